@@ -1,0 +1,210 @@
+package stripewebhook
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ClaimStatus is the state of an event key as [Store.Claim] found it.
+type ClaimStatus int
+
+const (
+	// Claimed: the key was new (or its previous claim's lease had expired);
+	// the caller now holds it and must Complete or Release it.
+	Claimed ClaimStatus = iota + 1
+	// InProgress: another worker holds an unexpired claim on the key.
+	InProgress
+	// Done: the key was completed and is within its retention.
+	Done
+)
+
+func (s ClaimStatus) String() string {
+	switch s {
+	case Claimed:
+		return "claimed"
+	case InProgress:
+		return "in progress"
+	case Done:
+		return "done"
+	}
+	return "ClaimStatus(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Claim is the result of [Store.Claim]. Token identifies the claim when
+// Status is Claimed, and is empty otherwise.
+type Claim struct {
+	Status ClaimStatus
+	Token  string
+}
+
+// ErrClaimLost is returned by [Store.Complete] when the caller's claim is no
+// longer the one on the key: its lease expired and another worker claimed
+// the key, or completed it.
+var ErrClaimLost = errors.New("stripewebhook: dedup claim lost to another worker")
+
+// Store is the dedup hook: it makes sure each event is processed once, even
+// when Stripe delivers it several times, concurrently, or to several
+// replicas. A Store must be safe for concurrent use. The contract, which the
+// conformance suite in package dedupstoretest checks:
+//
+//   - Claim atomically looks the key up. Absent, or claimed with an expired
+//     lease: it records a new claim with a fresh unique token and a lease of
+//     the given duration, and returns {Claimed, token}. Claimed with an
+//     unexpired lease: {InProgress, ""}. Completed: {Done, ""}.
+//   - Complete marks the key done, to be kept for retention, if the claim
+//     with token is still the key's latest claim (even if its lease expired
+//     meanwhile) or the key has vanished. If another claim took over, or the
+//     key is already done, it changes nothing and returns [ErrClaimLost].
+//   - Release deletes the claim with token, so that the next delivery runs.
+//     If the key is not held with token, Release changes nothing and returns
+//     nil.
+//
+// Errors other than ErrClaimLost mean the store could not be reached or
+// failed; the handler then answers 503 (see [WithDedupFailOpen]).
+type Store interface {
+	Claim(ctx context.Context, key string, lease time.Duration) (Claim, error)
+	Complete(ctx context.Context, key, token string, retention time.Duration) error
+	Release(ctx context.Context, key, token string) error
+}
+
+// Dedup defaults.
+const (
+	// DefaultLease bounds how long a claim blocks other deliveries of the
+	// same event: a worker that crashed mid-callback loses its claim after
+	// it, and Stripe's next retry runs the event.
+	DefaultLease = 5 * time.Minute
+	// DefaultRetention is how long a completed event is remembered: longer
+	// than Stripe's automatic retries (three days in live mode) and than a
+	// manual resend of a recent event is likely to come.
+	DefaultRetention = 7 * 24 * time.Hour
+	// DefaultMemoryEntries is the size of the default in-memory store.
+	DefaultMemoryEntries = 100_000
+)
+
+// ErrStoreFull is returned by [MemoryStore.Claim] when every entry is an
+// unexpired claim in progress and none can be evicted.
+var ErrStoreFull = errors.New("stripewebhook: in-memory dedup store full of claims in progress")
+
+// MemoryStore is a [Store] in the process's memory, bounded in size. It
+// dedups deliveries to one process only: replicas behind a load balancer
+// need a shared store (see the redisstore and pgstore modules). When full,
+// it evicts expired entries first, then the least recently written
+// completed ones. It is safe for concurrent use.
+type MemoryStore struct {
+	now func() time.Time
+	max int
+
+	mu      sync.Mutex
+	entries map[string]*list.Element // of *memEntry
+	order   list.List                // least recently written first
+	seq     uint64
+}
+
+type memEntry struct {
+	key     string
+	token   string
+	done    bool
+	expires time.Time
+}
+
+// NewMemoryStore returns a MemoryStore holding at most maxEntries keys
+// (DefaultMemoryEntries if maxEntries <= 0). Of the options, only
+// [WithClock] applies.
+func NewMemoryStore(maxEntries int, opts ...Option) *MemoryStore {
+	if maxEntries <= 0 {
+		maxEntries = DefaultMemoryEntries
+	}
+	c := newConfig(opts)
+	return &MemoryStore{now: c.now, max: maxEntries, entries: make(map[string]*list.Element)}
+}
+
+// Claim implements [Store].
+func (m *MemoryStore) Claim(_ context.Context, key string, lease time.Duration) (Claim, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if el, ok := m.entries[key]; ok {
+		e := el.Value.(*memEntry)
+		if now.Before(e.expires) {
+			if e.done {
+				return Claim{Status: Done}, nil
+			}
+			return Claim{Status: InProgress}, nil
+		}
+		m.remove(el)
+	}
+	if len(m.entries) >= m.max && !m.evict(now) {
+		return Claim{}, ErrStoreFull
+	}
+	m.seq++
+	e := &memEntry{key: key, token: strconv.FormatUint(m.seq, 36), expires: now.Add(lease)}
+	m.entries[key] = m.order.PushBack(e)
+	return Claim{Status: Claimed, Token: e.token}, nil
+}
+
+// Complete implements [Store].
+func (m *MemoryStore) Complete(_ context.Context, key, token string, retention time.Duration) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	el, ok := m.entries[key]
+	if !ok {
+		if len(m.entries) >= m.max && !m.evict(now) {
+			return ErrStoreFull
+		}
+		el = m.order.PushBack(&memEntry{key: key, token: token})
+		m.entries[key] = el
+	}
+	e := el.Value.(*memEntry)
+	if e.token != token || e.done {
+		return ErrClaimLost
+	}
+	e.done = true
+	e.expires = now.Add(retention)
+	m.order.MoveToBack(el)
+	return nil
+}
+
+// Release implements [Store].
+func (m *MemoryStore) Release(_ context.Context, key, token string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if el, ok := m.entries[key]; ok {
+		if e := el.Value.(*memEntry); e.token == token && !e.done {
+			m.remove(el)
+		}
+	}
+	return nil
+}
+
+// Len returns the number of keys held, expired ones included until they are
+// evicted.
+func (m *MemoryStore) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}
+
+func (m *MemoryStore) remove(el *list.Element) {
+	delete(m.entries, el.Value.(*memEntry).key)
+	m.order.Remove(el)
+}
+
+// evict makes room for one entry: the least recently written entry that
+// is expired or completed. Entries are written in roughly expiry order (one
+// lease, one retention), so that is the one nearest its end. Claims in
+// progress are skipped, never evicted; there are few of them, so the scan
+// from the front is short.
+func (m *MemoryStore) evict(now time.Time) bool {
+	for el := m.order.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*memEntry); e.done || !now.Before(e.expires) {
+			m.remove(el)
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,671 @@
+package stripewebhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/stripe/stripe-go/v82"
+)
+
+// This file decodes the event envelope in one pass over the body. It accepts
+// and rejects exactly what encoding/json accepts and rejects when the body is
+// decoded into map[string]json.RawMessage and the envelope fields into their
+// Go types (a fuzz test holds it to that), with one deliberate difference:
+// keys match exactly, not case-insensitively. data.object is validated but
+// not decoded, and nothing is allocated in proportion to the body.
+
+// maxDepth is encoding/json's nesting limit.
+const maxDepth = 10000
+
+// syntaxError is malformed JSON. It matches ErrInvalidPayload.
+type syntaxError struct {
+	msg string
+	off int
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("%v: body is not valid JSON: %s at offset %d", ErrInvalidPayload, e.msg, e.off)
+}
+
+func (e *syntaxError) Is(target error) bool { return target == ErrInvalidPayload }
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidPayload}, args...)...)
+}
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) errAt(msg string) error {
+	return &syntaxError{msg, s.i}
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// str scans a string starting at the opening quote and returns its raw
+// contents (between the quotes) and whether they need unescaping.
+func (s *scanner) str() (raw []byte, plain bool, err error) {
+	start := s.i + 1
+	i := start
+	b := s.b
+	plain = true
+	for {
+		// Fast path: eight bytes at a time while none is '"', '\\', a
+		// control character or non-ASCII.
+		for i+8 <= len(b) {
+			w := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+			if hasSpecial(w) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			s.i = i
+			return nil, false, s.errAt("unterminated string")
+		}
+		c := b[i]
+		switch {
+		case c == '"':
+			s.i = i + 1
+			return b[start:i], plain, nil
+		case c == '\\':
+			plain = false
+			i++
+			if i >= len(b) {
+				s.i = i
+				return nil, false, s.errAt("unterminated string")
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+5 > len(b) {
+					s.i = len(b)
+					return nil, false, s.errAt("unterminated string")
+				}
+				for k := 1; k <= 4; k++ {
+					if _, ok := fromHex(b[i+k]); !ok {
+						s.i = i + k
+						return nil, false, s.errAt("invalid \\u escape")
+					}
+				}
+				i += 5
+			default:
+				s.i = i
+				return nil, false, s.errAt("invalid escape")
+			}
+		case c < 0x20:
+			s.i = i
+			return nil, false, s.errAt("control character in string")
+		case c >= utf8.RuneSelf:
+			// encoding/json replaces invalid UTF-8 with U+FFFD, so the
+			// value differs from the bytes: decode it the slow way.
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				plain = false
+			}
+			i += size
+		default:
+			i++
+		}
+	}
+}
+
+// hasSpecial reports whether any byte of w is '"', '\\', below 0x20 or at or
+// above 0x80.
+func hasSpecial(w uint64) bool {
+	const lo7 = 0x7f7f7f7f7f7f7f7f
+	const ones = 0x0101010101010101
+	const high = 0x8080808080808080
+	quote := w ^ (ones * '"')
+	bslash := w ^ (ones * '\\')
+	// A byte is zero in x exactly when ((x&lo7)+lo7)|x has its high bit clear.
+	zeroQ := ^(((quote & lo7) + lo7) | quote) & high
+	zeroB := ^(((bslash & lo7) + lo7) | bslash) & high
+	ctrl := ^((w & lo7) + (ones * (0x80 - 0x20))) & high // byte < 0x20 (for bytes < 0x80)
+	return zeroQ|zeroB|ctrl|(w&high) != 0
+}
+
+// stringValue decodes the raw contents of a JSON string as encoding/json
+// would.
+func stringValue(raw []byte, plain bool) string {
+	if plain {
+		return string(raw)
+	}
+	var v string
+	// raw came from str, so this cannot fail; quoting it again is the
+	// simplest way to reuse encoding/json's unescaping exactly.
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	_ = json.Unmarshal(q, &v)
+	return v
+}
+
+// number scans a JSON number and returns its text.
+func (s *scanner) number() ([]byte, error) {
+	b, start := s.b, s.i
+	i := s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		s.i = i
+		return nil, s.errAt("invalid number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			s.i = i
+			return nil, s.errAt("invalid number")
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			s.i = i
+			return nil, s.errAt("invalid number")
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	s.i = i
+	return b[start:i], nil
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		return s.errAt("invalid literal")
+	}
+	s.i += len(lit)
+	return nil
+}
+
+// value validates one JSON value of any kind, nested to depth levels
+// already, and returns its bytes.
+func (s *scanner) value(depth int) ([]byte, error) {
+	start := s.i
+	// stack holds one bit per open container: 1 for an object.
+	var stack [maxDepth/64 + 1]uint64
+	top := 0 // containers open inside this value
+	inObject := func() bool { return stack[(top-1)/64]>>((top-1)%64)&1 == 1 }
+	for {
+		// A value.
+		s.ws()
+		if s.i >= len(s.b) {
+			return nil, s.errAt("unexpected end of input")
+		}
+		switch c := s.b[s.i]; {
+		case c == '{' || c == '[':
+			if depth+top+1 > maxDepth {
+				return nil, s.errAt("exceeded max depth")
+			}
+			s.i++
+			top++
+			w, bit := (top-1)/64, uint((top-1)%64)
+			if c == '{' {
+				stack[w] |= 1 << bit
+			} else {
+				stack[w] &^= 1 << bit
+			}
+			s.ws()
+			if s.i < len(s.b) && ((c == '{' && s.b[s.i] == '}') || (c == '[' && s.b[s.i] == ']')) {
+				s.i++
+				top--
+				break
+			}
+			if c == '{' {
+				if err := s.key(); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		case c == '"':
+			if _, _, err := s.str(); err != nil {
+				return nil, err
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			if _, err := s.number(); err != nil {
+				return nil, err
+			}
+		case c == 't':
+			if err := s.literal("true"); err != nil {
+				return nil, err
+			}
+		case c == 'f':
+			if err := s.literal("false"); err != nil {
+				return nil, err
+			}
+		case c == 'n':
+			if err := s.literal("null"); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, s.errAt("invalid character")
+		}
+		// After a value: close containers or move to the next element.
+		for {
+			if top == 0 {
+				return s.b[start:s.i], nil
+			}
+			s.ws()
+			if s.i >= len(s.b) {
+				return nil, s.errAt("unexpected end of input")
+			}
+			c := s.b[s.i]
+			obj := inObject()
+			if c == ',' {
+				s.i++
+				if obj {
+					s.ws()
+					if err := s.key(); err != nil {
+						return nil, err
+					}
+				}
+				break
+			}
+			if (obj && c == '}') || (!obj && c == ']') {
+				s.i++
+				top--
+				continue
+			}
+			return nil, s.errAt("invalid character after value")
+		}
+	}
+}
+
+// key scans `"name" :` and returns the raw name.
+func (s *scanner) key() error {
+	_, _, err := s.keyName()
+	return err
+}
+
+func (s *scanner) keyName() ([]byte, bool, error) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false, s.errAt("expected object key")
+	}
+	raw, plain, err := s.str()
+	if err != nil {
+		return nil, false, err
+	}
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != ':' {
+		return nil, false, s.errAt("expected ':' after object key")
+	}
+	s.i++
+	return raw, plain, nil
+}
+
+// Objects are walked without callbacks (a closure would escape and
+// allocate):
+//
+//	more, err := s.open(depth)
+//	for more {
+//		key, err := s.key()   // positioned at the value, which must be consumed
+//		…
+//		more, err = s.next()
+//	}
+
+// open consumes the '{' of an object at depth and reports whether it has
+// members.
+func (s *scanner) open(depth int) (bool, error) {
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return false, s.errAt("expected object")
+	}
+	if depth+1 > maxDepth {
+		return false, s.errAt("exceeded max depth")
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return false, nil
+	}
+	return true, nil
+}
+
+// member reads a key and its ':'. The key aliases the body when it has no
+// escapes: it is only compared, never kept.
+func (s *scanner) member() (string, error) {
+	s.ws()
+	raw, plain, err := s.keyName()
+	if err != nil {
+		return "", err
+	}
+	s.ws()
+	if plain {
+		return unsafeString(raw), nil
+	}
+	return stringValue(raw, false), nil
+}
+
+// next consumes the ',' or '}' after a member and reports whether another
+// member follows.
+func (s *scanner) next() (bool, error) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, s.errAt("unexpected end of input")
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true, nil
+	case '}':
+		s.i++
+		return false, nil
+	}
+	return false, s.errAt("invalid character after object member")
+}
+
+// kind returns the first byte of the next value, after white space.
+func (s *scanner) kind() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+// Every field helper below follows the reference decoding: members go into
+// a map, last occurrence wins, and the field is then decoded into its Go
+// type, null giving the zero value. They return a *syntaxError (wrapped) for
+// malformed JSON, which stops the scan, and any other error for a value of
+// the wrong type, which the caller records for that field only.
+
+// stringField decodes a string or null into *dst.
+func (s *scanner) stringField(name string, depth int, dst *string) error {
+	switch s.kind() {
+	case '"':
+		raw, plain, err := s.str()
+		if err != nil {
+			return err
+		}
+		*dst = stringValue(raw, plain)
+		return nil
+	case 'n':
+		*dst = ""
+		return s.literal("null")
+	}
+	if _, err := s.value(depth); err != nil {
+		return err
+	}
+	return invalid("%s is not a string", name)
+}
+
+// typeField decodes the event type, without allocating for known types.
+func (s *scanner) typeField(depth int, dst *stripe.EventType) error {
+	if s.kind() == '"' {
+		raw, plain, err := s.str()
+		if err != nil {
+			return err
+		}
+		*dst = internType(raw, plain)
+		return nil
+	}
+	var str string
+	err := s.stringField("type", depth, &str)
+	*dst = stripe.EventType(str)
+	return err
+}
+
+// apiVersion decodes api_version without allocating for stripe-go's own.
+func (s *scanner) apiVersion(depth int, dst *string) error {
+	if s.kind() == '"' {
+		raw, plain, err := s.str()
+		if err != nil {
+			return err
+		}
+		if plain && string(raw) == stripe.APIVersion {
+			*dst = stripe.APIVersion
+		} else {
+			*dst = stringValue(raw, plain)
+		}
+		return nil
+	}
+	return s.stringField("api_version", depth, dst)
+}
+
+func (s *scanner) boolField(name string, depth int, dst *bool) error {
+	*dst = false
+	switch s.kind() {
+	case 't':
+		*dst = true
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	}
+	if _, err := s.value(depth); err != nil {
+		return err
+	}
+	return invalid("%s is not a boolean", name)
+}
+
+func (s *scanner) int64Field(name string, depth int, dst *int64) error {
+	*dst = 0
+	switch c := s.kind(); {
+	case c == '-' || (c >= '0' && c <= '9'):
+		text, err := s.number()
+		if err != nil {
+			return err
+		}
+		n, perr := strconv.ParseInt(unsafeString(text), 10, 64)
+		if perr != nil {
+			return invalid("%s is not an integer", name)
+		}
+		*dst = n
+		return nil
+	case c == 'n':
+		return s.literal("null")
+	}
+	if _, err := s.value(depth); err != nil {
+		return err
+	}
+	return invalid("%s is not an integer", name)
+}
+
+// openOrNull opens an object, or consumes null, and reports whether an
+// object with members follows. Anything else is a type error.
+func (s *scanner) openOrNull(name string, depth int) (bool, error) {
+	switch s.kind() {
+	case '{':
+		return s.open(depth)
+	case 'n':
+		return false, s.literal("null")
+	}
+	if _, err := s.value(depth); err != nil {
+		return false, err
+	}
+	return false, invalid("%s is not an object", name)
+}
+
+// fieldErrs holds the type error of each field's last occurrence.
+type fieldErrs [8]error
+
+// set records err for field i, or returns it if it is a syntax error.
+func (f *fieldErrs) set(i int, err error) error {
+	if _, ok := err.(*syntaxError); ok {
+		return err
+	}
+	f[i] = err
+	return nil
+}
+
+func (f *fieldErrs) first() error {
+	for _, err := range f {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseEnvelope decodes body into e. e must be zero.
+func parseEnvelope(body []byte, e *Event) error {
+	s := scanner{b: body}
+	if s.kind() != '{' {
+		if s.i >= len(body) {
+			return invalid("empty body")
+		}
+		if _, err := s.value(0); err != nil {
+			return err
+		}
+		return invalid("body is not a JSON object")
+	}
+	var errs fieldErrs
+	more, err := s.open(0)
+	for err == nil && more {
+		var key string
+		if key, err = s.member(); err != nil {
+			break
+		}
+		switch key {
+		case "id":
+			err = errs.set(0, s.stringField("id", 1, &e.ID))
+		case "type":
+			err = errs.set(1, s.typeField(1, &e.Type))
+		case "api_version":
+			err = errs.set(2, s.apiVersion(1, &e.APIVersion))
+		case "account":
+			err = errs.set(3, s.stringField("account", 1, &e.Account))
+		case "livemode":
+			err = errs.set(4, s.boolField("livemode", 1, &e.Livemode))
+		case "created":
+			err = errs.set(5, s.int64Field("created", 1, &e.Created))
+		case "request":
+			err = errs.set(6, s.request(e))
+		case "data":
+			err = errs.set(7, s.data(e))
+		default:
+			_, err = s.value(1)
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.ws()
+	if s.i != len(body) {
+		return s.errAt("invalid character after top-level value")
+	}
+	if err := errs.first(); err != nil {
+		return err
+	}
+	if e.ID == "" {
+		return invalid("event has no id")
+	}
+	if e.Type == "" {
+		return invalid("event has no type")
+	}
+	e.Payload = body
+	return nil
+}
+
+func (s *scanner) request(e *Event) error {
+	e.Request = EventRequest{}
+	if s.kind() == '"' {
+		// API versions before 2017-05-25 sent the request ID as a string.
+		return s.stringField("request", 1, &e.Request.ID)
+	}
+	var errs fieldErrs
+	more, err := s.openOrNull("request", 1)
+	for err == nil && more {
+		var key string
+		if key, err = s.member(); err != nil {
+			break
+		}
+		switch key {
+		case "id":
+			err = errs.set(0, s.stringField("request.id", 2, &e.Request.ID))
+		case "idempotency_key":
+			err = errs.set(1, s.stringField("request.idempotency_key", 2, &e.Request.IdempotencyKey))
+		default:
+			_, err = s.value(2)
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return errs.first()
+}
+
+func (s *scanner) data(e *Event) error {
+	e.Object, e.PreviousAttributes = nil, nil
+	more, err := s.openOrNull("data", 1)
+	for err == nil && more {
+		var key string
+		if key, err = s.member(); err != nil {
+			break
+		}
+		switch key {
+		case "object":
+			e.Object, err = s.value(2)
+		case "previous_attributes":
+			e.PreviousAttributes, err = s.value(2)
+		default:
+			_, err = s.value(2)
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	return err
+}
+
+// objectName returns the top-level "object" field of a JSON object, or "",
+// stopping at its first occurrence (Stripe puts it second).
+func objectName(raw []byte) string {
+	s := scanner{b: raw}
+	more, err := s.open(0)
+	for err == nil && more {
+		var key string
+		if key, err = s.member(); err != nil {
+			return ""
+		}
+		if key == "object" && s.kind() == '"' {
+			r, plain, err := s.str()
+			if err != nil {
+				return ""
+			}
+			return stringValue(r, plain)
+		}
+		if _, err = s.value(1); err == nil {
+			more, err = s.next()
+		}
+	}
+	return ""
+}

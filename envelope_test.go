@@ -1,0 +1,239 @@
+package stripewebhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v82"
+)
+
+// referenceParse is the envelope decoded with encoding/json: the body into
+// map[string]json.RawMessage (last key wins, keys exact), then each field
+// into its Go type. parseEnvelope must agree with it on every input.
+func referenceParse(body []byte) (*Event, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("null")
+	}
+	e := new(Event)
+	field := func(m map[string]json.RawMessage, k string, dst any) error {
+		if raw, ok := m[k]; ok {
+			return json.Unmarshal(raw, dst)
+		}
+		return nil
+	}
+	var typ string
+	for k, dst := range map[string]any{"id": &e.ID, "type": &typ, "api_version": &e.APIVersion,
+		"account": &e.Account, "livemode": &e.Livemode, "created": &e.Created} {
+		if err := field(m, k, dst); err != nil {
+			return nil, err
+		}
+	}
+	e.Type = stripe.EventType(typ)
+	if raw, ok := m["request"]; ok {
+		if len(raw) > 0 && raw[0] == '"' {
+			if err := json.Unmarshal(raw, &e.Request.ID); err != nil {
+				return nil, err
+			}
+		} else {
+			var r map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return nil, err
+			}
+			if err := field(r, "id", &e.Request.ID); err != nil {
+				return nil, err
+			}
+			if err := field(r, "idempotency_key", &e.Request.IdempotencyKey); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if raw, ok := m["data"]; ok {
+		var d map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, err
+		}
+		e.Object, e.PreviousAttributes = d["object"], d["previous_attributes"]
+	}
+	if e.ID == "" || e.Type == "" {
+		return nil, errors.New("no id or type")
+	}
+	e.Payload = body
+	return e, nil
+}
+
+func fixtureFiles(t testing.TB) []string {
+	files, err := filepath.Glob("webhooktest/testdata/*.json")
+	require.NoError(t, err)
+	bench, err := filepath.Glob("testdata/bench/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return append(files, bench...)
+}
+
+func TestParseEnvelopeFixtures(t *testing.T) {
+	for _, f := range fixtureFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			body, err := os.ReadFile(f)
+			require.NoError(t, err)
+			got, err := ParseEvent(body)
+			require.NoError(t, err)
+			want, err := referenceParse(body)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+			assert.True(t, strings.HasPrefix(got.ID, "evt_"))
+			assert.Equal(t, stripe.APIVersion, got.APIVersion)
+			assert.Equal(t, byte('{'), got.Object[0])
+
+			se, err := got.Stripe()
+			require.NoError(t, err)
+			assert.Equal(t, got.ID, se.ID)
+			assert.Equal(t, got.Type, se.Type)
+			assert.Equal(t, got.Account, se.Account)
+			assert.Equal(t, got.Created, se.Created)
+			assert.JSONEq(t, string(got.Object), string(se.Data.Raw))
+		})
+	}
+}
+
+func TestParseEnvelopeRejects(t *testing.T) {
+	for _, tt := range []struct{ name, body string }{
+		{"empty", ""},
+		{"spaces", "  \n"},
+		{"not JSON", "id=evt_1&type=invoice.paid"},
+		{"array", `[{"id":"evt_1","type":"invoice.paid"}]`},
+		{"null", `null`},
+		{"string", `"evt_1"`},
+		{"truncated", `{"id":"evt_1","type":"invoice.paid","data":{"object":{"id":"in_1"`},
+		{"trailing garbage", `{"id":"evt_1","type":"invoice.paid"} x`},
+		{"two values", `{"id":"evt_1","type":"invoice.paid"}{}`},
+		{"no id", `{"type":"invoice.paid"}`},
+		{"empty id", `{"id":"","type":"invoice.paid"}`},
+		{"null id", `{"id":null,"type":"invoice.paid"}`},
+		{"no type", `{"id":"evt_1"}`},
+		{"numeric id", `{"id":1,"type":"invoice.paid"}`},
+		{"string livemode", `{"id":"evt_1","type":"invoice.paid","livemode":"true"}`},
+		{"float created", `{"id":"evt_1","type":"invoice.paid","created":1.5}`},
+		{"huge created", `{"id":"evt_1","type":"invoice.paid","created":99999999999999999999}`},
+		{"data not object", `{"id":"evt_1","type":"invoice.paid","data":[]}`},
+		{"request number", `{"id":"evt_1","type":"invoice.paid","request":7}`},
+		{"bad inside object", `{"id":"evt_1","type":"invoice.paid","data":{"object":{"a":tru}}}`},
+		{"control char", "{\"id\":\"evt\x01\",\"type\":\"invoice.paid\"}"},
+		{"bad escape", `{"id":"evt\x","type":"invoice.paid"}`},
+		{"single quotes", `{'id':'evt_1','type':'invoice.paid'}`},
+		{"trailing comma", `{"id":"evt_1","type":"invoice.paid",}`},
+		{"leading zero", `{"id":"evt_1","type":"invoice.paid","x":01}`},
+		{"too deep", `{"id":"evt_1","type":"invoice.paid","x":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseEvent([]byte(tt.body))
+			require.ErrorIs(t, err, ErrInvalidPayload)
+			_, rerr := referenceParse([]byte(tt.body))
+			require.Error(t, rerr, "encoding/json accepts it")
+		})
+	}
+}
+
+func TestParseEnvelopeAccepts(t *testing.T) {
+	for _, tt := range []struct{ name, body string }{
+		{"minimal", `{"id":"evt_1","type":"invoice.paid"}`},
+		{"escaped id", `{"id":"evt_\u0031\n","type":"invoice.paid"}`},
+		{"escaped key", `{"\u0069d":"evt_1","type":"invoice.paid"}`},
+		{"invalid utf8 in id", "{\"id\":\"evt_\xff\",\"type\":\"invoice.paid\"}"},
+		{"duplicate key, last wins", `{"id":"evt_1","id":"evt_2","type":"invoice.paid"}`},
+		{"type error overridden", `{"id":1,"id":"evt_2","type":"invoice.paid"}`},
+		{"null fields", `{"id":"evt_1","type":"invoice.paid","account":null,"livemode":null,"created":null,"request":null,"data":null}`},
+		{"old string request", `{"id":"evt_1","type":"invoice.paid","request":"req_1"}`},
+		{"unknown type", `{"id":"evt_1","type":"brand_new.thing"}`},
+		{"null object", `{"id":"evt_1","type":"invoice.paid","data":{"object":null}}`},
+		{"nested", `{"id":"evt_1","type":"invoice.paid","data":{"object":{"a":[1,-2.5e+3,true,false,null,{"b":"c\"d"}]},"previous_attributes":{}}}`},
+		{"white space", " \t\r\n{ \"id\" : \"evt_1\" , \"type\" : \"invoice.paid\" } \n"},
+		{"keys case-sensitive", `{"ID":"evt_X","id":"evt_1","Type":"x","type":"invoice.paid"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseEvent([]byte(tt.body))
+			require.NoError(t, err)
+			want, err := referenceParse([]byte(tt.body))
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		})
+	}
+}
+
+func TestParseEnvelopeKnownTypeDoesNotAllocate(t *testing.T) {
+	body := []byte(`{"id":"evt_1","type":"invoice.paid","api_version":"` + stripe.APIVersion + `","data":{"object":{"id":"in_1"}}}`)
+	var e Event
+	allocs := testing.AllocsPerRun(100, func() {
+		e = Event{}
+		if err := parseEnvelope(body, &e); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Equal(t, 1.0, allocs, "only the id string should be allocated")
+}
+
+func TestHasSpecial(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := bytes.Repeat([]byte{'a'}, 8)
+			b[pos] = byte(c)
+			var w uint64
+			for i := 7; i >= 0; i-- {
+				w = w<<8 | uint64(b[i])
+			}
+			want := c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+			if hasSpecial(w) != want {
+				t.Fatalf("hasSpecial(byte %#x at %d) = %v", c, pos, !want)
+			}
+		}
+	}
+}
+
+func TestObjectName(t *testing.T) {
+	assert.Equal(t, "invoice", objectName([]byte(`{"id":"in_1","object":"invoice","x":{"object":"no"}}`)))
+	assert.Equal(t, "checkout.session", objectName([]byte(`{"object":"checkout.session"}`)))
+	assert.Equal(t, "", objectName([]byte(`{"id":"in_1","x":{"object":"nested"}}`)))
+	assert.Equal(t, "", objectName([]byte(`[1]`)))
+}
+
+// FuzzParseEnvelope holds the hand-written scanner to encoding/json: the
+// same accept/reject decision and the same field values on every input.
+func FuzzParseEnvelope(f *testing.F) {
+	for _, file := range fixtureFiles(f) {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(body) < 10000 {
+			f.Add(body)
+		}
+	}
+	f.Add([]byte(`{"id":"evt_1","type":"invoice.paid","request":"req_1","data":{"object":null}}`))
+	f.Add([]byte(`{"id":"e\u0041","type":"t","created":-0,"livemode":true}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := ParseEvent(body)
+		want, rerr := referenceParse(body)
+		if (err == nil) != (rerr == nil) {
+			t.Fatalf("scanner err=%v, encoding/json err=%v, body %q", err, rerr, body)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPayload) {
+				t.Fatalf("error does not wrap ErrInvalidPayload: %v", err)
+			}
+			return
+		}
+		if !assert.Equal(t, want, got) {
+			t.Fatalf("values differ for %q", body)
+		}
+	})
+}

@@ -1,0 +1,125 @@
+package stripewebhook
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// DefaultMaxBodyBytes is the default cap on a delivery's body. Real invoice
+// events with many line items run to hundreds of KiB; a 64 KiB cap rejects
+// them.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Option configures a [Handler] (and, for the options that say so, a
+// [Verifier] or a [MemoryStore]).
+type Option func(*config)
+
+type config struct {
+	tolerance        time.Duration
+	now              func() time.Time
+	maxBody          int64
+	store            Store
+	storeSet         bool
+	dedupKey         func(*Event) string
+	lease            time.Duration
+	retention        time.Duration
+	failOpen         bool
+	logger           *slog.Logger
+	onError          func(r *http.Request, e *Event, err error)
+	livemode         *bool
+	accounts         map[string]bool
+	strictAPIVersion bool
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{
+		tolerance: DefaultTolerance,
+		now:       time.Now,
+		maxBody:   DefaultMaxBodyBytes,
+		lease:     DefaultLease,
+		retention: DefaultRetention,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// WithTolerance sets how far the signed timestamp may be from now, in
+// either direction (default [DefaultTolerance]). Zero or negative is a
+// configuration error ([ErrInvalidTolerance]), never "no check". Applies to
+// a [Verifier] too.
+func WithTolerance(d time.Duration) Option { return func(c *config) { c.tolerance = d } }
+
+// WithClock replaces time.Now, for tests. Applies to a [Verifier] and a
+// [MemoryStore] too.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithMaxBodyBytes caps the body (default [DefaultMaxBodyBytes]); a longer
+// one gets 413.
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+
+// WithDedup sets the dedup store. The default is an in-process
+// [MemoryStore]; replicas need a shared one. nil turns dedup off, so that
+// Stripe's duplicate deliveries run the callbacks again.
+func WithDedup(s Store) Option { return func(c *config) { c.store, c.storeSet = s, true } }
+
+// WithDedupKey derives the dedup key from the event instead of its ID. A
+// key that ignores the event ID (data.object's id and the type, say) also
+// drops distinct events about the same object.
+func WithDedupKey(key func(*Event) string) Option { return func(c *config) { c.dedupKey = key } }
+
+// WithLease sets how long a claim holds off other deliveries of the same
+// event (default [DefaultLease]). Make it longer than the slowest callback.
+func WithLease(d time.Duration) Option { return func(c *config) { c.lease = d } }
+
+// WithRetention sets how long completed events are remembered (default
+// [DefaultRetention]).
+func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
+
+// WithDedupFailOpen processes events without dedup while the store cannot
+// be reached, instead of answering 503. It keeps events flowing during a
+// store outage at the cost of running a duplicate delivery twice.
+func WithDedupFailOpen() Option { return func(c *config) { c.failOpen = true } }
+
+// WithLogger sets the structured logger (default slog.Default()). The
+// handler logs event id, type, secret name, status and duration; never a
+// secret or a signature. Successes are logged at Debug, failures at Warn
+// (the sender's fault) or Error (ours).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithErrorHook calls fn for every delivery that did not get a 2xx, with the
+// event if it was parsed (else nil). fn must be safe for concurrent use.
+func WithErrorHook(fn func(r *http.Request, e *Event, err error)) Option {
+	return func(c *config) { c.onError = fn }
+}
+
+// WithLivemode acknowledges (200) without dispatching the events whose
+// livemode differs: a Connect platform's live endpoint also receives the
+// test-mode events of its connected accounts.
+func WithLivemode(live bool) Option { return func(c *config) { c.livemode = &live } }
+
+// WithAccounts acknowledges (200) without dispatching the events whose
+// account is not one of ids. The empty string stands for the platform's
+// own events, which have no account.
+func WithAccounts(ids ...string) Option {
+	return func(c *config) {
+		c.accounts = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			c.accounts[id] = true
+		}
+	}
+}
+
+// WithStrictAPIVersion fails (500, so Stripe retries once the code is
+// upgraded) the events whose API version is on another release train than
+// stripe-go v82's stripe.APIVersion, since their typed objects may decode
+// wrongly. Without it such events are processed and the mismatch logged.
+func WithStrictAPIVersion() Option { return func(c *config) { c.strictAPIVersion = true } }

@@ -1,0 +1,192 @@
+// Package stripewebhook receives Stripe webhooks: an [http.Handler] that reads
+// the raw body under a cap, verifies the Stripe-Signature header against one
+// or more endpoint secrets, decodes the event envelope, drops duplicates
+// through a [Store] keyed on the event ID, and routes the event by type to the
+// callbacks registered on a [Dispatcher].
+//
+// Every stage is usable on its own: [Verifier.Verify] for frameworks that own
+// the body, [ParseEvent] to decode a verified payload, [Dispatcher.Dispatch]
+// for events that arrive another way (a queue, a replay, a test).
+//
+// The handler answers as Stripe needs it to: 2xx for everything it accepted or
+// will never be able to process (unhandled types, filtered events, duplicates),
+// 4xx only for deliveries that are not authentic Stripe events, and 5xx when a
+// retry can succeed (a callback failed, the dedup store is down). See
+// [Handler.ServeHTTP] for the table.
+package stripewebhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"unicode"
+
+	"github.com/stripe/stripe-go/v82"
+)
+
+// ErrInvalidPayload means the body is not a JSON event: not JSON, not an
+// object, a field of the wrong type, or no id or type. It is wrapped with
+// the detail.
+var ErrInvalidPayload = errors.New("stripewebhook: invalid event payload")
+
+// ErrObjectMismatch means a typed callback asked for a stripe-go type that is
+// not the type of the event's data.object (a *stripe.Invoice for a
+// payment_intent.succeeded, say). It is a programming error: the delivery
+// fails so that it is retried once the registration is fixed.
+var ErrObjectMismatch = errors.New("stripewebhook: data.object is not of the requested type")
+
+// Event is a verified Stripe event. Only the envelope is decoded; the
+// resource in data.object is kept as raw bytes and decoded when a callback
+// asks for it, with [Decode] or a callback registered with [On].
+//
+// The byte slices of an Event delivered by the [Handler] point into a pooled
+// request buffer: they are valid until the callback returns. A callback that
+// keeps them afterwards (to hand them to a goroutine, say) must copy them,
+// for instance with [Event.Clone].
+type Event struct {
+	ID         string           // evt_…
+	Type       stripe.EventType // invoice.paid, …
+	APIVersion string           // the API version data.object was rendered with
+	Account    string           // the connected account (Connect), or ""
+	Livemode   bool
+	Created    int64 // Unix seconds
+	Request    EventRequest
+
+	// Object is data.object, raw. PreviousAttributes is
+	// data.previous_attributes, raw, or nil.
+	Object             json.RawMessage
+	PreviousAttributes json.RawMessage
+
+	// Payload is the whole body as Stripe signed it.
+	Payload []byte
+
+	// Secret is the name of the secret that verified the delivery, or ""
+	// for an event that was not verified by this package.
+	Secret string
+
+	decoded any // the last typed object decoded, shared by the callbacks
+}
+
+// EventRequest is the API request that caused the event, if any.
+type EventRequest struct {
+	ID             string
+	IdempotencyKey string
+}
+
+// ParseEvent decodes the envelope of a payload that has already been
+// verified. It fails with an error wrapping [ErrInvalidPayload] if the
+// payload is not a JSON object with an id and a type. The returned Event
+// aliases payload.
+func ParseEvent(payload []byte) (*Event, error) {
+	e := new(Event)
+	if err := parseEnvelope(payload, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Clone returns a deep copy of e whose byte slices do not alias the request
+// buffer, for use after the callback has returned.
+func (e *Event) Clone() *Event {
+	c := *e
+	c.Payload = append([]byte(nil), e.Payload...)
+	c.Object = rebase(c.Payload, e.Payload, e.Object)
+	c.PreviousAttributes = rebase(c.Payload, e.Payload, e.PreviousAttributes)
+	c.decoded = nil
+	return &c
+}
+
+// rebase returns the slice of newBase that sub occupies in oldBase, or a copy
+// of sub when it does not point into oldBase.
+func rebase(newBase, oldBase, sub []byte) []byte {
+	if sub == nil {
+		return nil
+	}
+	if len(sub) > 0 && len(oldBase) > 0 {
+		start := reflect.ValueOf(sub).Pointer() - reflect.ValueOf(oldBase).Pointer()
+		if start < uintptr(len(oldBase)) && int(start)+len(sub) <= len(oldBase) {
+			return newBase[start : int(start)+len(sub) : int(start)+len(sub)]
+		}
+	}
+	return append([]byte(nil), sub...)
+}
+
+// Stripe decodes the whole payload as stripe-go's [stripe.Event], for code
+// that already takes one. It costs a full decode of data.object, twice (as
+// stripe-go does); prefer [Decode] or a typed callback on hot paths.
+func (e *Event) Stripe() (*stripe.Event, error) {
+	var se stripe.Event
+	if err := json.Unmarshal(e.Payload, &se); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	return &se, nil
+}
+
+// Decode decodes data.object into a *T, such as *stripe.Invoice, once per
+// event: callbacks of the same event asking for the same T share the result
+// (so a callback should not modify it). When T is a stripe-go resource whose
+// object name differs from data.object's "object" field, Decode fails with
+// [ErrObjectMismatch].
+func Decode[T any](e *Event) (*T, error) {
+	if v, ok := e.decoded.(*T); ok {
+		return v, nil
+	}
+	if err := checkObjectType[T](e.Object); err != nil {
+		return nil, err
+	}
+	v := new(T)
+	if err := json.Unmarshal(e.Object, v); err != nil {
+		return nil, fmt.Errorf("stripewebhook: decoding data.object of %s as %T: %w", e.ID, v, err)
+	}
+	e.decoded = v
+	return v, nil
+}
+
+const stripePkg = "github.com/stripe/stripe-go/v82"
+
+// checkObjectType compares the "object" field of raw with the name a
+// stripe-go type stands for (Invoice → invoice, CheckoutSession →
+// checkout.session). Types from other packages are not checked.
+func checkObjectType[T any](raw []byte) error {
+	t := reflect.TypeFor[T]()
+	if t.PkgPath() != stripePkg {
+		return nil
+	}
+	name := objectName(raw)
+	if name == "" {
+		return nil // not an object with a name: let the decode speak
+	}
+	want := snake(t.Name())
+	got := strings.ReplaceAll(name, ".", "_")
+	if got == want {
+		return nil
+	}
+	// Polymorphic wrappers stripe-go decodes by the object field.
+	switch t.Name() {
+	case "AccountExternalAccount", "ExternalAccount":
+		if got == "bank_account" || got == "card" {
+			return nil
+		}
+	case "PaymentSource":
+		return nil
+	}
+	return fmt.Errorf("%w: data.object is a %q, the callback takes a *stripe.%s", ErrObjectMismatch, name, t.Name())
+}
+
+// snake turns a Go type name into Stripe's object name: PaymentIntent →
+// payment_intent.
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
