@@ -1,0 +1,423 @@
+// Package dedupstoretest is the conformance suite for implementations of
+// stripewebhook.Store. Every store in this repository passes it, the
+// in-memory one included; a store for another backend should too:
+//
+//	func TestConformance(t *testing.T) {
+//		dedupstoretest.Run(t, dedupstoretest.Config{
+//			New: func(t *testing.T) stripewebhook.Store { return mystore.New(client) },
+//		})
+//	}
+package dedupstoretest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// Config describes the store under test.
+type Config struct {
+	// New returns a store on a reachable backend. The suite uses fresh
+	// random keys, so stores may share one database across calls.
+	New func(t *testing.T) stripewebhook.Store
+
+	// Backend is the host:port of the store's server. With NewVia, the
+	// suite puts a TCP proxy in front of it to cut the store off and bring
+	// it back. Leave both empty for an in-process store.
+	Backend string
+	// NewVia returns a store that reaches its server at addr (the proxy).
+	NewVia func(t *testing.T, addr string) stripewebhook.Store
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, c Config) {
+	t.Run("Semantics", func(t *testing.T) { Semantics(t, c.New(t)) })
+	t.Run("LeaseExpiry", func(t *testing.T) { LeaseExpiry(t, c.New(t)) })
+	t.Run("Retention", func(t *testing.T) { Retention(t, c.New(t)) })
+	t.Run("ConcurrentClaims", func(t *testing.T) { ConcurrentClaims(t, c.New(t)) })
+	t.Run("Replicas", func(t *testing.T) { Replicas(t, c.New(t)) })
+	if c.NewVia != nil && c.Backend != "" {
+		t.Run("Outage", func(t *testing.T) { Outage(t, c) })
+	}
+}
+
+// Key returns a fresh random key, so that runs never see each other's.
+func Key(t testing.TB) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "evt_test_" + hex.EncodeToString(b[:])
+}
+
+func claim(t testing.TB, s stripewebhook.Store, key string, lease time.Duration, want stripewebhook.ClaimStatus) string {
+	t.Helper()
+	c, err := s.Claim(context.Background(), key, lease)
+	if err != nil {
+		t.Fatalf("Claim(%s): %v", key, err)
+	}
+	if c.Status != want {
+		t.Fatalf("Claim(%s) = %v, want %v", key, c.Status, want)
+	}
+	if (want == stripewebhook.Claimed) != (c.Token != "") {
+		t.Fatalf("Claim(%s) = %v with token %q", key, c.Status, c.Token)
+	}
+	return c.Token
+}
+
+func mustNil(t testing.TB, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Semantics checks claim, complete and release, and that a token only
+// acts on its own claim.
+func Semantics(t *testing.T, s stripewebhook.Store) {
+	ctx := context.Background()
+	lease, keep := time.Minute, time.Hour
+
+	k := Key(t)
+	tok := claim(t, s, k, lease, stripewebhook.Claimed)
+	claim(t, s, k, lease, stripewebhook.InProgress)
+	if err := s.Complete(ctx, k, "not-"+tok, keep); !errors.Is(err, stripewebhook.ErrClaimLost) {
+		t.Fatalf("Complete with a foreign token = %v, want ErrClaimLost", err)
+	}
+	mustNil(t, "Release with a foreign token", s.Release(ctx, k, "not-"+tok))
+	claim(t, s, k, lease, stripewebhook.InProgress)
+	mustNil(t, "Complete", s.Complete(ctx, k, tok, keep))
+	claim(t, s, k, lease, stripewebhook.Done)
+	if err := s.Complete(ctx, k, tok, keep); !errors.Is(err, stripewebhook.ErrClaimLost) {
+		t.Fatalf("second Complete = %v, want ErrClaimLost", err)
+	}
+	mustNil(t, "Release of a done key", s.Release(ctx, k, tok))
+	claim(t, s, k, lease, stripewebhook.Done)
+
+	// Release lets the next delivery run, with a new token.
+	k2 := Key(t)
+	tok1 := claim(t, s, k2, lease, stripewebhook.Claimed)
+	mustNil(t, "Release", s.Release(ctx, k2, tok1))
+	tok2 := claim(t, s, k2, lease, stripewebhook.Claimed)
+	if tok1 == tok2 {
+		t.Fatalf("a new claim reused token %q", tok1)
+	}
+	if err := s.Complete(ctx, k2, tok1, keep); !errors.Is(err, stripewebhook.ErrClaimLost) {
+		t.Fatalf("Complete with the released token = %v, want ErrClaimLost", err)
+	}
+	mustNil(t, "Complete", s.Complete(ctx, k2, tok2, keep))
+	claim(t, s, k2, lease, stripewebhook.Done)
+
+	// Keys are independent; releasing an unknown key is a no-op.
+	claim(t, s, Key(t), lease, stripewebhook.Claimed)
+	mustNil(t, "Release of an unknown key", s.Release(ctx, Key(t), "x"))
+
+	// Retention longer than Stripe's three days of retries is honoured.
+	k3 := Key(t)
+	mustNil(t, "Complete", s.Complete(ctx, k3, claim(t, s, k3, lease, stripewebhook.Claimed), stripewebhook.DefaultRetention))
+	claim(t, s, k3, lease, stripewebhook.Done)
+}
+
+// LeaseExpiry checks that a claim never completed can be taken again after
+// its lease, and that the first worker can then neither complete nor
+// release the new claim.
+func LeaseExpiry(t *testing.T, s stripewebhook.Store) {
+	ctx := context.Background()
+	const lease = 300 * time.Millisecond
+	k := Key(t)
+	old := claim(t, s, k, lease, stripewebhook.Claimed)
+	claim(t, s, k, lease, stripewebhook.InProgress)
+	time.Sleep(lease + 400*time.Millisecond)
+	cur := claim(t, s, k, time.Minute, stripewebhook.Claimed)
+	if err := s.Complete(ctx, k, old, time.Hour); !errors.Is(err, stripewebhook.ErrClaimLost) {
+		t.Fatalf("Complete by the expired holder = %v, want ErrClaimLost", err)
+	}
+	mustNil(t, "Release by the expired holder", s.Release(ctx, k, old))
+	claim(t, s, k, time.Minute, stripewebhook.InProgress)
+	mustNil(t, "Complete by the new holder", s.Complete(ctx, k, cur, time.Hour))
+	claim(t, s, k, time.Minute, stripewebhook.Done)
+
+	// A holder whose lease ran out but whom nobody replaced may complete.
+	k2 := Key(t)
+	tok := claim(t, s, k2, lease, stripewebhook.Claimed)
+	time.Sleep(lease + 400*time.Millisecond)
+	mustNil(t, "Complete after the lease, unreplaced", s.Complete(ctx, k2, tok, time.Hour))
+	claim(t, s, k2, time.Minute, stripewebhook.Done)
+}
+
+// Retention checks that a completed key is done for its retention and
+// forgotten after.
+func Retention(t *testing.T, s stripewebhook.Store) {
+	ctx := context.Background()
+	const keep = 500 * time.Millisecond
+	k := Key(t)
+	mustNil(t, "Complete", s.Complete(ctx, k, claim(t, s, k, time.Minute, stripewebhook.Claimed), keep))
+	claim(t, s, k, time.Minute, stripewebhook.Done)
+	time.Sleep(keep + 500*time.Millisecond)
+	claim(t, s, k, time.Minute, stripewebhook.Claimed)
+}
+
+// ConcurrentClaims has 100 goroutines claim one key at once: exactly one
+// wins.
+func ConcurrentClaims(t *testing.T, s stripewebhook.Store) {
+	k := Key(t)
+	var won, inProgress atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			c, err := s.Claim(context.Background(), k, time.Minute)
+			if err != nil {
+				t.Errorf("Claim: %v", err)
+				return
+			}
+			switch c.Status {
+			case stripewebhook.Claimed:
+				won.Add(1)
+			case stripewebhook.InProgress:
+				inProgress.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if won.Load() != 1 || inProgress.Load() != 99 {
+		t.Fatalf("%d claims won and %d in progress, want 1 and 99", won.Load(), inProgress.Load())
+	}
+}
+
+const secret = "whsec_dedupstoretest"
+
+// Replicas runs 4 handlers, each behind its own http.Server on loopback,
+// on one store; delivers 50 distinct events 4 times each, concurrently, to
+// random instances, retrying each delivery until it gets a 2xx as Stripe
+// would; a third of the callbacks fail on their first run. In the end each
+// event's callback succeeded exactly once, and every 2xx came after that
+// event's success.
+func Replicas(t *testing.T, s stripewebhook.Store) {
+	const instances, events, copies = 4, 50, 4
+	var mu sync.Mutex
+	succeeded := map[string]int{}
+	attempts := map[string]int{}
+	callback := func(ctx context.Context, e *stripewebhook.Event) error {
+		mu.Lock()
+		attempts[e.ID]++
+		n := attempts[e.ID]
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // real work takes time: overlap the copies
+		if n == 1 && e.ID[len(e.ID)-1]%3 == 0 {
+			return errors.New("first run fails")
+		}
+		mu.Lock()
+		succeeded[e.ID]++
+		mu.Unlock()
+		return nil
+	}
+	var urls []string
+	for range instances {
+		d := stripewebhook.NewDispatcher()
+		mustNil(t, "register", d.HandleFunc("invoice.paid", callback))
+		h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret),
+			stripewebhook.WithDedup(s), stripewebhook.WithLease(10*time.Second),
+			stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		mustNil(t, "NewHandler", err)
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	base := webhooktest.Fixture(t, "invoice.paid")
+	prefix := Key(t)
+	client := &http.Client{Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	var acks atomic.Int32
+	for i := range events {
+		id := fmt.Sprintf("%s_%02d", prefix, i)
+		payload := webhooktest.WithID(t, base, id)
+		for c := range copies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for try := 0; try < 50; try++ {
+					url := urls[(i*7+c*3+try)%instances]
+					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
+					req.Header.Set("Stripe-Signature", webhooktest.Header(payload, time.Now(), secret))
+					resp, err := client.Do(req)
+					if err != nil {
+						t.Errorf("deliver %s: %v", id, err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						mu.Lock()
+						done := succeeded[id]
+						mu.Unlock()
+						if done != 1 {
+							t.Errorf("%s acknowledged with %d successful runs", id, done)
+						}
+						acks.Add(1)
+						return
+					}
+					if resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusInternalServerError {
+						t.Errorf("%s: status %d", id, resp.StatusCode)
+						return
+					}
+					time.Sleep(time.Duration(5+try*5) * time.Millisecond)
+				}
+				t.Errorf("%s never acknowledged", id)
+			}()
+		}
+	}
+	wg.Wait()
+	if int(acks.Load()) != events*copies {
+		t.Fatalf("%d of %d deliveries acknowledged", acks.Load(), events*copies)
+	}
+	for i := range events {
+		id := fmt.Sprintf("%s_%02d", prefix, i)
+		if succeeded[id] != 1 {
+			t.Errorf("%s succeeded %d times, want exactly once", id, succeeded[id])
+		}
+	}
+}
+
+// Outage cuts the store off from its server: deliveries get 503, the
+// callback does not run and nothing is marked done; once the server is back,
+// the retry runs the callback once.
+func Outage(t *testing.T, c Config) {
+	p := NewProxy(t, c.Backend)
+	s := c.NewVia(t, p.Addr())
+	var runs atomic.Int32
+	d := stripewebhook.NewDispatcher()
+	mustNil(t, "register", d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error {
+		runs.Add(1)
+		return nil
+	}))
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), stripewebhook.WithDedup(s),
+		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	mustNil(t, "NewHandler", err)
+	payload := webhooktest.WithID(t, webhooktest.Fixture(t, "invoice.paid"), Key(t))
+	deliver := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, webhooktest.NewRequest(t, secret, payload))
+		return rec.Code
+	}
+
+	p.Down()
+	for i := range 3 {
+		if code := deliver(); code != http.StatusServiceUnavailable {
+			t.Fatalf("delivery %d with the store down: %d, want 503", i, code)
+		}
+	}
+	if runs.Load() != 0 {
+		t.Fatalf("the callback ran %d times with the store down", runs.Load())
+	}
+	p.Up()
+	// Pools reconnect at their own pace: Stripe's retries give them time.
+	var code int
+	for try := 0; try < 50; try++ {
+		if code = deliver(); code == http.StatusOK {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != http.StatusOK {
+		t.Fatalf("after the store came back: %d, want 200", code)
+	}
+	if code := deliver(); code != http.StatusOK {
+		t.Fatalf("duplicate after recovery: %d", code)
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("the callback ran %d times, want once", runs.Load())
+	}
+}
+
+// Proxy forwards TCP connections on loopback to a backend and can cut them
+// all off, to simulate a store outage.
+type Proxy struct {
+	t       testing.TB
+	ln      net.Listener
+	backend string
+	mu      sync.Mutex
+	down    bool
+	conns   map[net.Conn]bool
+}
+
+// NewProxy starts a proxy to backend, closed at the end of the test.
+func NewProxy(t testing.TB, backend string) *Proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{t: t, ln: ln, backend: backend, conns: map[net.Conn]bool{}}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.Down() })
+	return p
+}
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Down closes every connection and refuses new ones.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// Up accepts connections again.
+func (p *Proxy) Up() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+func (p *Proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		b, err := net.DialTimeout("tcp", p.backend, 2*time.Second)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[b] = true, true
+		p.mu.Unlock()
+		go pipe(c, b)
+		go pipe(b, c)
+	}
+}
+
+func pipe(dst, src net.Conn) {
+	io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}

@@ -1,0 +1,431 @@
+package stripewebhook_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v82"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+const testSecret = "whsec_handler_test_secret"
+
+// harness is a handler whose invoice.paid callback counts its runs and can
+// be told to fail, panic or block.
+type harness struct {
+	h     *stripewebhook.Handler
+	runs  atomic.Int32
+	fail  atomic.Int32 // fail the next n runs
+	panic atomic.Bool
+	block chan struct{}
+	logs  *bytes.Buffer
+	hooks []error
+	mu    sync.Mutex
+	last  *stripewebhook.Event
+}
+
+func newHarness(t *testing.T, opts ...stripewebhook.Option) *harness {
+	t.Helper()
+	hs := &harness{logs: new(bytes.Buffer)}
+	d := stripewebhook.NewDispatcher()
+	require.NoError(t, stripewebhook.On(d, "invoice.paid", func(ctx context.Context, e *stripewebhook.Event, inv *stripe.Invoice) error {
+		hs.runs.Add(1)
+		hs.mu.Lock()
+		hs.last = e.Clone()
+		hs.mu.Unlock()
+		if hs.block != nil {
+			<-hs.block
+		}
+		if hs.panic.Load() {
+			panic("callback bug")
+		}
+		if hs.fail.Load() > 0 {
+			hs.fail.Add(-1)
+			return errors.New("database down: postgres://app:hunter2@db")
+		}
+		if inv.ID == "" {
+			return errors.New("invoice not decoded")
+		}
+		return nil
+	}))
+	var logMu sync.Mutex
+	opts = append([]stripewebhook.Option{
+		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&logMu, hs.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		stripewebhook.WithErrorHook(func(_ *http.Request, _ *stripewebhook.Event, err error) {
+			hs.mu.Lock()
+			hs.hooks = append(hs.hooks, err)
+			hs.mu.Unlock()
+		}),
+	}, opts...)
+	h, err := stripewebhook.NewHandler(d, []stripewebhook.Secret{{Name: "current", Value: testSecret}}, opts...)
+	require.NoError(t, err)
+	hs.h = h
+	return hs
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (hs *harness) serve(req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func invoicePaid(t testing.TB) []byte { return webhooktest.Fixture(t, "invoice.paid") }
+
+func signedAt(t testing.TB, payload []byte, at time.Time) *http.Request {
+	return webhooktest.NewRequestAt(t, payload, at, testSecret)
+}
+
+func TestHandlerDelivers(t *testing.T) {
+	hs := newHarness(t)
+	rec := hs.serve(webhooktest.NewRequest(t, testSecret, invoicePaid(t)))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "ok\n", rec.Body.String())
+	assert.Equal(t, int32(1), hs.runs.Load())
+	assert.Equal(t, "current", hs.last.Secret)
+	assert.Equal(t, stripe.EventType("invoice.paid"), hs.last.Type)
+	assert.Contains(t, hs.logs.String(), "event_id="+hs.last.ID)
+	assert.Contains(t, hs.logs.String(), "outcome=handled")
+}
+
+// TestStatusPolicy goes through every row of the status policy and checks
+// that the callback ran only where it should.
+func TestStatusPolicy(t *testing.T) {
+	now := time.Now()
+	inv := invoicePaid(t)
+	signed := func(body []byte) func(*testing.T) *http.Request {
+		return func(t *testing.T) *http.Request { return signedAt(t, body, now) }
+	}
+	withHeader := func(h string) func(*testing.T) *http.Request {
+		return func(t *testing.T) *http.Request {
+			r := signedAt(t, inv, now)
+			if h == "" {
+				r.Header.Del("Stripe-Signature")
+			} else {
+				r.Header.Set("Stripe-Signature", h)
+			}
+			return r
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		opts   []stripewebhook.Option
+		req    func(*testing.T) *http.Request
+		status int
+		body   string
+		runs   int32
+	}{
+		{"handled", nil, signed(inv), 200, "ok", 1},
+		{"unhandled type", nil, signed(webhooktest.Fixture(t, "payout.failed")), 200, "ok", 0},
+		{"type newer than stripe-go", nil, signed([]byte(`{"id":"evt_new","type":"brand_new.event","data":{"object":{}}}`)), 200, "ok", 0},
+		{"filtered livemode", []stripewebhook.Option{stripewebhook.WithLivemode(true)}, signed(inv), 200, "ok", 0},
+		{"filtered account", []stripewebhook.Option{stripewebhook.WithAccounts("acct_1")}, signed(inv), 200, "ok", 0},
+		{"platform account allowed", []stripewebhook.Option{stripewebhook.WithAccounts("")}, signed(inv), 200, "ok", 1},
+		{"GET", nil, func(t *testing.T) *http.Request { return httptest.NewRequest("GET", "/webhook", nil) }, 405, "method not allowed", 0},
+		{"over the cap", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(1024)}, signed(inv), 413, "body too large", 0},
+		{"over the cap, chunked", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(1024)}, func(t *testing.T) *http.Request {
+			r := signedAt(t, inv, now)
+			r.ContentLength = -1
+			r.Body = io.NopCloser(bytes.NewReader(inv))
+			return r
+		}, 413, "body too large", 0},
+		{"exactly the cap", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(int64(len(inv)))}, signed(inv), 200, "ok", 1},
+		{"no header", nil, withHeader(""), 400, "missing Stripe-Signature header", 0},
+		{"malformed header", nil, withHeader("v1,t=1"), 400, "malformed Stripe-Signature header", 0},
+		{"forged signature", nil, withHeader("t=" + itoa(now.Unix()) + ",v1=" + strings.Repeat("ab", 32)), 400, "no valid signature", 0},
+		{"other secret", nil, func(t *testing.T) *http.Request { return webhooktest.NewRequest(t, "whsec_other", inv) }, 400, "no valid signature", 0},
+		{"body changed", nil, func(t *testing.T) *http.Request {
+			r := signedAt(t, inv, now)
+			changed := bytes.Replace(inv, []byte(`"amount_paid": 1000`), []byte(`"amount_paid": 1`), 1)
+			require.NotEqual(t, inv, changed)
+			r.Body = io.NopCloser(bytes.NewReader(changed))
+			return r
+		}, 400, "no valid signature", 0},
+		{"replayed", nil, func(t *testing.T) *http.Request { return signedAt(t, inv, now.Add(-10*time.Minute)) }, 400, "signature timestamp outside tolerance", 0},
+		{"from the future", nil, func(t *testing.T) *http.Request { return signedAt(t, inv, now.Add(10*time.Minute)) }, 400, "signature timestamp outside tolerance", 0},
+		{"not JSON", nil, signed([]byte("payload=1")), 400, "invalid event payload", 0},
+		{"no id", nil, signed([]byte(`{"type":"invoice.paid","data":{"object":{}}}`)), 400, "invalid event payload", 0},
+		{"no type", nil, signed([]byte(`{"id":"evt_1","data":{"object":{}}}`)), 400, "invalid event payload", 0},
+		{"API version of another train, strict", []stripewebhook.Option{stripewebhook.WithStrictAPIVersion()},
+			signed(bytes.Replace(inv, []byte(stripe.APIVersion), []byte("2024-06-20"), 1)), 500, "event not processed, retry later", 0},
+		{"API version of the same train, strict", []stripewebhook.Option{stripewebhook.WithStrictAPIVersion()},
+			signed(bytes.Replace(inv, []byte(stripe.APIVersion), []byte("2025-09-30.basil"), 1)), 200, "ok", 1},
+		{"store down", []stripewebhook.Option{stripewebhook.WithDedup(brokenStore{})}, signed(inv), 503, "dedup store unavailable, retry later", 0},
+		{"store down, fail open", []stripewebhook.Option{stripewebhook.WithDedup(brokenStore{}), stripewebhook.WithDedupFailOpen()}, signed(inv), 200, "ok", 1},
+		{"no dedup", []stripewebhook.Option{stripewebhook.WithDedup(nil)}, signed(inv), 200, "ok", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := newHarness(t, tt.opts...)
+			rec := hs.serve(tt.req(t))
+			assert.Equal(t, tt.status, rec.Code)
+			assert.Equal(t, tt.body+"\n", rec.Body.String())
+			assert.Equal(t, tt.runs, hs.runs.Load(), "callback runs")
+			if tt.status == 405 {
+				assert.Equal(t, "POST", rec.Header().Get("Allow"))
+			}
+			if tt.status >= 400 && tt.status != 405 {
+				require.Len(t, hs.hooks, 1, "error hook")
+				assert.Equal(t, tt.status, stripewebhook.StatusCode(hs.hooks[0]))
+			}
+			for _, leak := range []string{testSecret, "hunter2", "goroutine"} {
+				assert.NotContains(t, rec.Body.String(), leak)
+				assert.NotContains(t, hs.logs.String(), testSecret)
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+type brokenStore struct{}
+
+var errStoreDown = errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+
+func (brokenStore) Claim(context.Context, string, time.Duration) (stripewebhook.Claim, error) {
+	return stripewebhook.Claim{}, errStoreDown
+}
+func (brokenStore) Complete(context.Context, string, string, time.Duration) error {
+	return errStoreDown
+}
+func (brokenStore) Release(context.Context, string, string) error { return errStoreDown }
+
+func TestCallbackErrorReleasesClaim(t *testing.T) {
+	hs := newHarness(t)
+	hs.fail.Store(1)
+	inv := invoicePaid(t)
+	rec := hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "hunter2", "a callback's error never reaches the response")
+	assert.Equal(t, int32(1), hs.runs.Load())
+
+	// Stripe's retry runs the callback again, and succeeds.
+	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int32(2), hs.runs.Load())
+
+	// A duplicate after success is acknowledged without running.
+	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int32(2), hs.runs.Load())
+	assert.Contains(t, hs.logs.String(), "outcome=duplicate")
+}
+
+func TestCallbackPanicReleasesClaim(t *testing.T) {
+	hs := newHarness(t)
+	hs.panic.Store(true)
+	inv := invoicePaid(t)
+	rec := hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "callback bug")
+	var pe *stripewebhook.PanicError
+	require.Len(t, hs.hooks, 1)
+	require.ErrorAs(t, hs.hooks[0], &pe)
+
+	hs.panic.Store(false)
+	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int32(2), hs.runs.Load())
+}
+
+func TestInProgressElsewhere(t *testing.T) {
+	hs := newHarness(t)
+	hs.block = make(chan struct{})
+	inv := invoicePaid(t)
+	first := make(chan int)
+	go func() { first <- hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code }()
+	require.Eventually(t, func() bool { return hs.runs.Load() == 1 }, 5*time.Second, time.Millisecond)
+
+	rec := hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	assert.Equal(t, http.StatusConflict, rec.Code)
+	assert.Equal(t, int32(1), hs.runs.Load())
+
+	close(hs.block)
+	assert.Equal(t, http.StatusOK, <-first)
+	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int32(1), hs.runs.Load())
+}
+
+func TestSameEventHundredTimesAtOnce(t *testing.T) {
+	hs := newHarness(t)
+	inv := invoicePaid(t)
+	hs.block = make(chan struct{})
+	var wg sync.WaitGroup
+	codes := make(chan int, 100)
+	start := make(chan struct{})
+	for range 100 {
+		req := webhooktest.NewRequest(t, testSecret, inv)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			codes <- hs.serve(req).Code
+		}()
+	}
+	close(start)
+	// Hold the one run until every other delivery has been answered.
+	for range 99 {
+		assert.Equal(t, http.StatusConflict, <-codes)
+	}
+	close(hs.block)
+	wg.Wait()
+	assert.Equal(t, http.StatusOK, <-codes)
+	assert.Equal(t, int32(1), hs.runs.Load())
+}
+
+func TestRollingSecrets(t *testing.T) {
+	d := stripewebhook.NewDispatcher()
+	var secret string
+	d.HandleFunc("*", func(_ context.Context, e *stripewebhook.Event) error { secret = e.Secret; return nil })
+	h, err := stripewebhook.NewHandler(d, []stripewebhook.Secret{
+		{Name: "new", Value: "whsec_new"}, {Name: "old", Value: "whsec_old"}, {Name: "connect", Value: "whsec_connect"},
+	}, stripewebhook.WithDedup(nil))
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		signers []string
+		want    string
+	}{
+		{[]string{"whsec_old"}, "old"},
+		{[]string{"whsec_old", "whsec_new"}, "new"}, // Stripe signs with both while rolling
+		{[]string{"whsec_connect"}, "connect"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, webhooktest.NewRequestAt(t, invoicePaid(t), time.Now(), tt.signers...))
+		require.Equal(t, http.StatusOK, rec.Code)
+		assert.Equal(t, tt.want, secret)
+	}
+}
+
+func TestLargeInvoiceUnderDefaultCap(t *testing.T) {
+	hs := newHarness(t)
+	body := make([]byte, 0, 300<<10)
+	body = append(body, invoicePaid(t)...)
+	// Pad data.object with 200 KiB of line-item-like metadata.
+	pad := `"metadata": {"note": "` + strings.Repeat("x", 200<<10) + `"},`
+	body = bytes.Replace(body, []byte(`"object": "invoice",`), []byte(`"object": "invoice", `+pad), 1)
+	require.Greater(t, len(body), 200<<10)
+	rec := hs.serve(webhooktest.NewRequest(t, testSecret, body))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int32(1), hs.runs.Load())
+}
+
+func TestMountedOnServeMux(t *testing.T) {
+	hs := newHarness(t)
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhook", hs.h)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	inv := invoicePaid(t)
+	resp, err := http.Post(srv.URL+"/webhook", "application/json", bytes.NewReader(inv))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "unsigned")
+	req := webhooktest.NewRequest(t, testSecret, inv)
+	req2, _ := http.NewRequest("POST", srv.URL+"/webhook", bytes.NewReader(inv))
+	req2.Header = req.Header
+	resp, err = http.DefaultClient.Do(req2)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, int32(1), hs.runs.Load())
+}
+
+func TestHandleWithoutHTTP(t *testing.T) {
+	hs := newHarness(t)
+	inv := invoicePaid(t)
+	now := time.Now()
+	err := hs.h.Handle(context.Background(), inv, webhooktest.Header(inv, now, testSecret))
+	require.NoError(t, err)
+	err = hs.h.Handle(context.Background(), inv, webhooktest.Header(inv, now, "whsec_wrong"))
+	require.ErrorIs(t, err, stripewebhook.ErrNoValidSignature)
+	assert.Equal(t, http.StatusBadRequest, stripewebhook.StatusCode(err))
+	assert.Equal(t, int32(1), hs.runs.Load())
+}
+
+func TestBodyReadError(t *testing.T) {
+	hs := newHarness(t)
+	req := webhooktest.NewRequest(t, testSecret, invoicePaid(t))
+	req.Body = io.NopCloser(io.MultiReader(bytes.NewReader([]byte(`{"id":`)), errReader{}))
+	req.ContentLength = -1
+	rec := hs.serve(req)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, int32(0), hs.runs.Load())
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestAPIVersionMismatchLogged(t *testing.T) {
+	hs := newHarness(t)
+	old := bytes.Replace(invoicePaid(t), []byte(stripe.APIVersion), []byte("2024-06-20"), 1)
+	rec := hs.serve(webhooktest.NewRequest(t, testSecret, old))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int32(1), hs.runs.Load())
+	assert.Contains(t, hs.logs.String(), "api_version=2024-06-20")
+}
+
+func TestNewHandlerConfigErrors(t *testing.T) {
+	d := stripewebhook.NewDispatcher()
+	_, err := stripewebhook.NewHandler(d, nil)
+	require.ErrorIs(t, err, stripewebhook.ErrNoSecret)
+	assert.Contains(t, err.Error(), "stripe listen")
+	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets(""))
+	require.ErrorIs(t, err, stripewebhook.ErrNoSecret)
+	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_x"), stripewebhook.WithTolerance(0))
+	require.ErrorIs(t, err, stripewebhook.ErrInvalidTolerance)
+	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_x"), stripewebhook.WithMaxBodyBytes(0))
+	require.Error(t, err)
+	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_x"), stripewebhook.WithLease(0))
+	require.Error(t, err)
+	_, err = stripewebhook.NewHandler(nil, stripewebhook.Secrets("whsec_x"))
+	require.Error(t, err)
+}
+
+func TestCustomDedupKey(t *testing.T) {
+	hs := newHarness(t, stripewebhook.WithDedupKey(func(e *stripewebhook.Event) string {
+		return string(e.Type) + ":" + e.Account
+	}))
+	inv := invoicePaid(t)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code)
+	other := webhooktest.WithID(t, inv, "evt_other")
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, other)).Code)
+	assert.Equal(t, int32(1), hs.runs.Load(), "same key, so the second event was a duplicate")
+}
+
+func TestStatusCode(t *testing.T) {
+	assert.Equal(t, 200, stripewebhook.StatusCode(nil))
+	assert.Equal(t, 413, stripewebhook.StatusCode(&http.MaxBytesError{Limit: 1}))
+	assert.Equal(t, 409, stripewebhook.StatusCode(stripewebhook.ErrInProgress))
+	assert.Equal(t, 503, stripewebhook.StatusCode(&stripewebhook.StoreError{Op: "claim", Err: errStoreDown}))
+	assert.Equal(t, 500, stripewebhook.StatusCode(errors.New("callback")))
+	assert.Equal(t, 400, stripewebhook.StatusCode(stripewebhook.ErrInvalidPayload))
+	var se *stripewebhook.StoreError
+	require.ErrorAs(t, error(&stripewebhook.StoreError{Op: "claim", Err: errStoreDown}), &se)
+	assert.ErrorIs(t, se, errStoreDown)
+}
