@@ -1,0 +1,126 @@
+package stripewebhook_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v82"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// The whole endpoint: register callbacks, build the handler, mount it.
+func Example() {
+	d := stripewebhook.NewDispatcher()
+	stripewebhook.On(d, "invoice.paid", func(ctx context.Context, e *stripewebhook.Event, inv *stripe.Invoice) error {
+		fmt.Printf("invoice %s paid: %d %s\n", inv.ID, inv.AmountPaid, inv.Currency)
+		return nil // an error makes Stripe retry
+	})
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhook", h)
+
+	// What Stripe would send:
+	req := webhooktest.NewRequest(exampleT{}, "whsec_example", webhooktest.Fixture(exampleT{}, "invoice.paid"))
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	fmt.Println(rec.Code)
+	// Output:
+	// invoice in_123 paid: 1000 usd
+	// 200
+}
+
+// Verify on its own, for code that already holds the raw body.
+func ExampleVerifier_Verify() {
+	payload := []byte(`{"id":"evt_1","object":"event","type":"balance.available"}`)
+	header := webhooktest.Header(payload, time.Unix(1764000000, 0), "whsec_current")
+
+	v, err := stripewebhook.NewVerifier(
+		[]stripewebhook.Secret{{Name: "current", Value: "whsec_current"}, {Name: "previous", Value: "whsec_previous"}},
+		stripewebhook.WithClock(func() time.Time { return time.Unix(1764000060, 0) }),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ver, err := v.Verify(payload, header)
+	fmt.Println(ver.Secret, err)
+
+	_, err = v.Verify([]byte(`{"id":"evt_forged"}`), header)
+	fmt.Println(err == stripewebhook.ErrNoValidSignature)
+	// Output:
+	// current <nil>
+	// true
+}
+
+// Routing by exact type, by prefix, for every event, and for the rest.
+func ExampleDispatcher() {
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("customer.subscription.*", func(ctx context.Context, e *stripewebhook.Event) error {
+		fmt.Println("subscription changed:", e.Type)
+		return nil
+	})
+	d.Fallback(func(ctx context.Context, e *stripewebhook.Event) error {
+		fmt.Println("no callback for", e.Type)
+		return nil
+	})
+	for _, typ := range []string{"customer.subscription.deleted", "charge.refunded"} {
+		d.Dispatch(context.Background(), &stripewebhook.Event{ID: "evt_1", Type: stripe.EventType(typ)})
+	}
+	// Output:
+	// subscription changed: customer.subscription.deleted
+	// no callback for charge.refunded
+}
+
+// The endpoint's enabled_events, so that Stripe sends only what is handled.
+func ExampleDispatcher_EnabledEvents() {
+	d := stripewebhook.NewDispatcher()
+	nop := func(context.Context, *stripewebhook.Event) error { return nil }
+	d.HandleFunc("checkout.session.completed", nop)
+	d.HandleFunc("invoice.paid", nop)
+	fmt.Println(d.EnabledEvents())
+	// Output: [checkout.session.completed invoice.paid]
+}
+
+// Events from a queue or a replay go straight to Dispatch.
+func ExampleParseEvent() {
+	d := stripewebhook.NewDispatcher()
+	stripewebhook.On(d, "payout.failed", func(ctx context.Context, e *stripewebhook.Event, p *stripe.Payout) error {
+		fmt.Println(e.Account, p.FailureCode)
+		return nil
+	})
+	e, err := stripewebhook.ParseEvent(webhooktest.Fixture(exampleT{}, "payout.failed"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.Dispatch(context.Background(), e))
+	// Output:
+	// acct_1SbCdEfGhIjKlMnO account_closed
+	// <nil>
+}
+
+// A Connect platform's live endpoint also receives its connected accounts'
+// test events; acknowledge and drop them.
+func ExampleWithLivemode() {
+	d := stripewebhook.NewDispatcher()
+	_, err := stripewebhook.NewHandler(d,
+		[]stripewebhook.Secret{{Name: "connect", Value: "whsec_connect_endpoint"}},
+		stripewebhook.WithLivemode(true))
+	fmt.Println(err)
+	// Output: <nil>
+}
+
+// exampleT lets examples call webhooktest helpers, which take the test's
+// testing.TB; a real test passes its *testing.T.
+type exampleT struct{ testing.TB }
+
+func (exampleT) Helper()                           {}
+func (exampleT) Fatalf(format string, args ...any) { log.Fatalf(format, args...) }

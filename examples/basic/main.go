@@ -1,0 +1,122 @@
+// Command basic is the webhook endpoint of Stripe's guide, on stripewebhook:
+// it serves POST /webhook, verifies each delivery with the secret(s) in
+// STRIPE_WEBHOOK_SECRET (comma-separated while one is rolled), drops
+// duplicates, and prints a line per event.
+//
+//	export STRIPE_WEBHOOK_SECRET=whsec_…   # printed by `stripe listen`
+//	go run ./examples/basic                # then: stripe listen --forward-to localhost:4242/webhook
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/stripe/stripe-go/v82"
+
+	"github.com/stripewebhook/stripewebhook"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// errNoSecret explains how to get a secret.
+var errNoSecret = errors.New(`STRIPE_WEBHOOK_SECRET is not set.
+For local testing, run:  stripe listen --forward-to localhost:4242/webhook
+and export the whsec_… secret it prints. In production, use the endpoint's
+signing secret from the Dashboard (Developers → Webhooks)`)
+
+// run serves until ctx is done. It prints "listening on ADDR" once the port
+// is open.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", ":4242", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	h, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/webhook", h)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "listening on %s: POST /webhook\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// newHandler builds the endpoint: the two events of the guide, and a line
+// for every other type.
+func newHandler(secretEnv string, stdout, stderr io.Writer) (*stripewebhook.Handler, error) {
+	var values []string
+	for _, s := range strings.Split(secretEnv, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			values = append(values, s)
+		}
+	}
+	if len(values) == 0 {
+		return nil, errNoSecret
+	}
+	out := &lineWriter{w: stdout}
+	d := stripewebhook.NewDispatcher()
+	stripewebhook.On(d, "payment_intent.succeeded", func(ctx context.Context, e *stripewebhook.Event, pi *stripe.PaymentIntent) error {
+		// Then define and call a function to handle the successful payment
+		// intent: handlePaymentIntentSucceeded(pi).
+		out.println("PaymentIntent was successful!")
+		return nil
+	})
+	stripewebhook.On(d, "payment_method.attached", func(ctx context.Context, e *stripewebhook.Event, pm *stripe.PaymentMethod) error {
+		// handlePaymentMethodAttached(pm)
+		out.println("PaymentMethod was attached to a Customer!")
+		return nil
+	})
+	d.Fallback(func(ctx context.Context, e *stripewebhook.Event) error {
+		out.println("Unhandled event type: " + string(e.Type))
+		return nil
+	})
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return stripewebhook.NewHandler(d, stripewebhook.Secrets(values...), stripewebhook.WithLogger(logger))
+}
+
+// lineWriter serialises the lines of concurrent deliveries.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) println(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(l.w, s)
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The project's test command: every module of the workspace, with the race
+# detector, and the store tests against real Redis and PostgreSQL servers.
+# It starts a server that is not running (on the project's machines, where
+# they are installed) and fails if one cannot be reached.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -run Foo   # extra flags go to go test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export STRIPEWEBHOOK_REDIS_URL="${STRIPEWEBHOOK_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export STRIPEWEBHOOK_POSTGRES_URL="${STRIPEWEBHOOK_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+ensure() { # name host port start-command...
+	local name=$1 host=$2 port=$3
+	shift 3
+	if port_open "$host" "$port"; then return 0; fi
+	echo "test.sh: $name is not running on $host:$port; starting it" >&2
+	"$@" >&2 || true
+	for _ in $(seq 1 60); do
+		if port_open "$host" "$port"; then return 0; fi
+		sleep 0.5
+	done
+	echo "test.sh: $name cannot be reached on $host:$port" >&2
+	exit 1
+}
+
+hostport() { # URL -> "host port"
+	local rest=${1#*://}
+	rest=${rest#*@}
+	rest=${rest%%/*}
+	echo "${rest%:*} ${rest##*:}"
+}
+
+read -r rh rp <<<"$(hostport "$STRIPEWEBHOOK_REDIS_URL")"
+ensure Redis "$rh" "$rp" redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$rp" --save "" --appendonly no
+read -r ph pp <<<"$(hostport "$STRIPEWEBHOOK_POSTGRES_URL")"
+ensure PostgreSQL "$ph" "$pp" bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start'
+
+# Each module of go.work, by explicit pattern: ./... stops at nested modules.
+modules=$(go list -m -f '{{.Dir}}' | sed "s|^$PWD|.|; s|\$|/...|")
+exec go test -race -count=1 "$@" $modules
