@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v82"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v82"
 
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
