@@ -23,9 +23,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v82"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/pgstore"
+	"github.com/stripewebhook/stripewebhook/redisstore"
 )
 
 func main() {
@@ -49,10 +53,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":4242", "address to listen on")
+	dedup := fs.String("dedup", "memory", "dedup store: memory, redis://host:port/db or postgres://user@host:port/db (shared by replicas)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr)
+	store, closeStore, err := openStore(ctx, *dedup)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	h, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr, stripewebhook.WithDedup(store))
 	if err != nil {
 		return err
 	}
@@ -78,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // newHandler builds the endpoint: the two events of the guide, and a line
 // for every other type.
-func newHandler(secretEnv string, stdout, stderr io.Writer) (*stripewebhook.Handler, error) {
+func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhook.Option) (*stripewebhook.Handler, error) {
 	var values []string
 	for _, s := range strings.Split(secretEnv, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -106,7 +116,42 @@ func newHandler(secretEnv string, stdout, stderr io.Writer) (*stripewebhook.Hand
 		return nil
 	})
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	return stripewebhook.NewHandler(d, stripewebhook.Secrets(values...), stripewebhook.WithLogger(logger))
+	opts = append([]stripewebhook.Option{stripewebhook.WithLogger(logger)}, opts...)
+	return stripewebhook.NewHandler(d, stripewebhook.Secrets(values...), opts...)
+}
+
+// openStore opens the dedup store that -dedup names.
+func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), error) {
+	switch {
+	case url == "memory":
+		return stripewebhook.NewMemoryStore(0), func() {}, nil
+	case strings.HasPrefix(url, "redis://") || strings.HasPrefix(url, "rediss://"):
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-dedup: %w", err)
+		}
+		client := redis.NewClient(opt)
+		if err := client.Ping(ctx).Err(); err != nil {
+			client.Close()
+			return nil, nil, fmt.Errorf("-dedup: Redis at %s: %w", opt.Addr, err)
+		}
+		return redisstore.New(client), func() { client.Close() }, nil
+	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-dedup: %w", err)
+		}
+		store, err := pgstore.New(pool)
+		if err == nil {
+			err = store.Migrate(ctx)
+		}
+		if err != nil {
+			pool.Close()
+			return nil, nil, fmt.Errorf("-dedup: %w", err)
+		}
+		return store, pool.Close, nil
+	}
+	return nil, nil, fmt.Errorf("-dedup: %q is not memory, redis://… or postgres://…", url)
 }
 
 // lineWriter serialises the lines of concurrent deliveries.

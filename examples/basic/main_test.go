@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -121,5 +123,99 @@ func TestServesOverHTTP(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestUnknownDedup(t *testing.T) {
+	err := run(context.Background(), []string{"-dedup", "mysql://x"}, func(string) string { return secret }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-dedup") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// startReplica runs the example on a free port and returns its URL and the
+// lines it prints.
+func startReplica(t *testing.T, dedup string) (string, *syncBuffer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-dedup", dedup}, func(string) string { return secret }, pw, io.Discard)
+		pw.Close()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				a, _, _ = strings.Cut(a, ": POST")
+				addr <- a
+				continue
+			}
+			out.Write([]byte(sc.Text() + "\n"))
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a + "/webhook", out
+	case err := <-done:
+		t.Fatalf("replica did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica did not start")
+	}
+	return "", nil
+}
+
+// Two replicas on one shared store: every event, delivered to both at
+// once, prints its line exactly once between them.
+func TestTwoReplicasShareAStore(t *testing.T) {
+	for _, env := range []string{"STRIPEWEBHOOK_REDIS_URL", "STRIPEWEBHOOK_POSTGRES_URL"} {
+		t.Run(env, func(t *testing.T) {
+			url := os.Getenv(env)
+			if url == "" {
+				t.Skipf("set %s to run two replicas on a shared store", env)
+			}
+			a, outA := startReplica(t, url)
+			b, outB := startReplica(t, url)
+			base := webhooktest.Fixture(t, "payment_intent.succeeded")
+			const events = 20
+			var wg sync.WaitGroup
+			for i := range events {
+				payload := webhooktest.WithID(t, base, fmt.Sprintf("evt_replicas_%d_%d", time.Now().UnixNano(), i))
+				for _, u := range []string{a, b} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for try := 0; try < 20; try++ {
+							req, _ := http.NewRequest("POST", u, bytes.NewReader(payload))
+							req.Header.Set("Stripe-Signature", webhooktest.Header(payload, time.Now(), secret))
+							resp, err := http.DefaultClient.Do(req)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							resp.Body.Close()
+							if resp.StatusCode == http.StatusOK {
+								return
+							}
+							time.Sleep(20 * time.Millisecond) // 409: Stripe retries later
+						}
+						t.Error("never acknowledged")
+					}()
+				}
+			}
+			wg.Wait()
+			lines := strings.Count(outA.String(), "PaymentIntent was successful!\n") + strings.Count(outB.String(), "PaymentIntent was successful!\n")
+			if lines != events {
+				t.Fatalf("%d lines for %d events:\nA:\n%sB:\n%s", lines, events, outA.String(), outB.String())
+			}
+		})
 	}
 }

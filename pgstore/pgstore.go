@@ -1,0 +1,212 @@
+// Package pgstore is a stripewebhook.Store on PostgreSQL, through pgx v5, so
+// that replicas behind a load balancer process each Stripe event once.
+//
+// One row per event key, in a table that [Store.Migrate] creates (or that
+// you create from [Schema] with your migration tool):
+//
+//	CREATE TABLE stripewebhook_dedup (
+//	    key          text PRIMARY KEY,
+//	    token        text NOT NULL,         -- the claim's holder
+//	    done         boolean NOT NULL,      -- completed
+//	    expires_at   timestamptz NOT NULL,  -- end of the lease, or of the retention
+//	    completed_at timestamptz
+//	);
+//
+// Claim, Complete and Release are one statement each, so they are atomic,
+// and Complete and Release only act on the caller's own claim. The
+// database's clock decides expiry, so replicas' clocks do not matter.
+// Expired rows are taken over in place; [Store.Cleanup] deletes them, to be
+// run now and then (a daily job).
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/stripewebhook/stripewebhook"
+)
+
+// DefaultTable is the table's default name.
+const DefaultTable = "stripewebhook_dedup"
+
+// DB is what the store needs of a pool: *pgxpool.Pool, *pgx.Conn and
+// pgx.Tx all fit.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store is a stripewebhook.Store on PostgreSQL. It is safe for concurrent
+// use if db is (a pool is).
+type Store struct {
+	db    DB
+	table string // sanitized identifier
+
+	claimSQL, completeSQL, releaseSQL, cleanupSQL string
+}
+
+var _ stripewebhook.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*config)
+
+type config struct{ table string }
+
+// WithTable replaces DefaultTable; the name may be schema-qualified
+// ("billing.stripe_dedup").
+func WithTable(name string) Option { return func(c *config) { c.table = name } }
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+
+// New returns a Store on db, usually a *pgxpool.Pool. The caller owns db.
+// The table must exist: see [Store.Migrate].
+func New(db DB, opts ...Option) (*Store, error) {
+	c := config{table: DefaultTable}
+	for _, o := range opts {
+		o(&c)
+	}
+	if !identRE.MatchString(c.table) {
+		return nil, fmt.Errorf("pgstore: invalid table name %q", c.table)
+	}
+	t := pgx.Identifier(splitDot(c.table)).Sanitize()
+	return &Store{
+		db:    db,
+		table: t,
+		// The CTE claims a new or expired key; the outer select reads, in the
+		// statement's snapshot, the row that stopped it, if any.
+		claimSQL: `WITH claimed AS (
+	INSERT INTO ` + t + ` AS d (key, token, done, expires_at)
+	VALUES ($1, $2, false, now() + $3::bigint * interval '1 millisecond')
+	ON CONFLICT (key) DO UPDATE
+		SET token = EXCLUDED.token, done = false, expires_at = EXCLUDED.expires_at, completed_at = NULL
+		WHERE d.expires_at <= now()
+	RETURNING token
+)
+SELECT (SELECT token FROM claimed), (SELECT done FROM ` + t + ` WHERE key = $1)`,
+		completeSQL: `INSERT INTO ` + t + ` AS d (key, token, done, expires_at, completed_at)
+VALUES ($1, $2, true, now() + $3::bigint * interval '1 millisecond', now())
+ON CONFLICT (key) DO UPDATE
+	SET done = true, expires_at = EXCLUDED.expires_at, completed_at = now()
+	WHERE d.token = EXCLUDED.token AND NOT d.done
+RETURNING true`,
+		releaseSQL: `DELETE FROM ` + t + ` WHERE key = $1 AND token = $2 AND NOT done`,
+		cleanupSQL: `DELETE FROM ` + t + ` WHERE expires_at < now()`,
+	}, nil
+}
+
+func splitDot(s string) []string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			return []string{s[:i], s[i+1:]}
+		}
+	}
+	return []string{s}
+}
+
+// Schema returns the DDL that Migrate runs, for migration tools.
+func (s *Store) Schema() string {
+	return `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	key          text PRIMARY KEY,
+	token        text NOT NULL,
+	done         boolean NOT NULL,
+	expires_at   timestamptz NOT NULL,
+	completed_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS ` + pgx.Identifier{indexName(s.table)}.Sanitize() + ` ON ` + s.table + ` (expires_at);`
+}
+
+func indexName(table string) string {
+	out := []byte{}
+	for i := 0; i < len(table); i++ {
+		if c := table[i]; c != '"' {
+			if c == '.' {
+				c = '_'
+			}
+			out = append(out, c)
+		}
+	}
+	return string(out) + "_expires_at_idx"
+}
+
+// Migrate creates the table and its index if they do not exist.
+func (s *Store) Migrate(ctx context.Context) error {
+	if _, err := s.db.Exec(ctx, s.Schema()); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// Claim implements stripewebhook.Store.
+func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (stripewebhook.Claim, error) {
+	token, err := newToken()
+	if err != nil {
+		return stripewebhook.Claim{}, err
+	}
+	var got *string
+	var done *bool
+	if err := s.db.QueryRow(ctx, s.claimSQL, key, token, millis(lease)).Scan(&got, &done); err != nil {
+		return stripewebhook.Claim{}, fmt.Errorf("pgstore: claim: %w", err)
+	}
+	switch {
+	case got != nil:
+		return stripewebhook.Claim{Status: stripewebhook.Claimed, Token: *got}, nil
+	case done != nil && *done:
+		return stripewebhook.Claim{Status: stripewebhook.Done}, nil
+	}
+	// Held unexpired, or inserted by a transaction our snapshot predates.
+	return stripewebhook.Claim{Status: stripewebhook.InProgress}, nil
+}
+
+// Complete implements stripewebhook.Store.
+func (s *Store) Complete(ctx context.Context, key, token string, retention time.Duration) error {
+	var ok bool
+	err := s.db.QueryRow(ctx, s.completeSQL, key, token, millis(retention)).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return stripewebhook.ErrClaimLost
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: complete: %w", err)
+	}
+	return nil
+}
+
+// Release implements stripewebhook.Store.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	if _, err := s.db.Exec(ctx, s.releaseSQL, key, token); err != nil {
+		return fmt.Errorf("pgstore: release: %w", err)
+	}
+	return nil
+}
+
+// Cleanup deletes the rows whose lease or retention has ended (completed
+// events older than their retention, abandoned claims) and returns how many.
+func (s *Store) Cleanup(ctx context.Context) (int64, error) {
+	tag, err := s.db.Exec(ctx, s.cleanupSQL)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: cleanup: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func millis(d time.Duration) int64 {
+	if ms := d.Milliseconds(); ms > 0 {
+		return ms
+	}
+	return 1
+}
+
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}

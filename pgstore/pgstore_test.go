@@ -1,0 +1,119 @@
+package pgstore_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/dedupstoretest"
+	"github.com/stripewebhook/stripewebhook/pgstore"
+)
+
+// envURL names the server the tests use; scripts/test.sh sets it.
+const envURL = "STRIPEWEBHOOK_POSTGRES_URL"
+
+func dsn(t *testing.T) string {
+	u := os.Getenv(envURL)
+	if u == "" {
+		t.Skipf("set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL store tests against a real server", envURL)
+	}
+	return u
+}
+
+func pool(t *testing.T, dsn string) *pgxpool.Pool {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("%s: %v", envURL, err)
+	}
+	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func newStore(t *testing.T, p *pgxpool.Pool) *pgstore.Store {
+	s, err := pgstore.New(p, pgstore.WithTable("stripewebhook_dedup_test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("%s=%s cannot be reached or migrated: %v", envURL, os.Getenv(envURL), err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	d := dsn(t)
+	p := pool(t, d)
+	u, err := url.Parse(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dedupstoretest.Run(t, dedupstoretest.Config{
+		New:     func(t *testing.T) stripewebhook.Store { return newStore(t, p) },
+		Backend: u.Host,
+		NewVia: func(t *testing.T, addr string) stripewebhook.Store {
+			v := *u
+			v.Host = addr
+			return newStore(t, pool(t, v.String()))
+		},
+	})
+}
+
+func TestCleanupAndSchema(t *testing.T) {
+	p := pool(t, dsn(t))
+	s := newStore(t, p)
+	ctx := context.Background()
+	key := dedupstoretest.Key(t)
+	c, err := s.Claim(ctx, key, time.Minute)
+	if err != nil || c.Status != stripewebhook.Claimed {
+		t.Fatalf("claim: %v %v", c, err)
+	}
+	if err := s.Complete(ctx, key, c.Token, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var completedAt *time.Time
+	if err := p.QueryRow(ctx, `SELECT completed_at FROM stripewebhook_dedup_test WHERE key = $1`, key).Scan(&completedAt); err != nil || completedAt == nil {
+		t.Fatalf("completed_at: %v %v", completedAt, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	n, err := s.Cleanup(ctx)
+	if err != nil || n < 1 {
+		t.Fatalf("cleanup: %d %v", n, err)
+	}
+	var count int
+	p.QueryRow(ctx, `SELECT count(*) FROM stripewebhook_dedup_test WHERE key = $1`, key).Scan(&count)
+	if count != 0 {
+		t.Fatal("expired row not cleaned up")
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate is not idempotent: %v", err)
+	}
+}
+
+func TestInvalidTable(t *testing.T) {
+	for _, name := range []string{"", "a;drop table x", "a.b.c", `"x"`} {
+		if _, err := pgstore.New(nil, pgstore.WithTable(name)); err == nil {
+			t.Errorf("table %q accepted", name)
+		}
+	}
+	if _, err := pgstore.New(nil, pgstore.WithTable("billing.stripe_dedup")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	p := pool(t, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=1")
+	s, _ := pgstore.New(p)
+	if _, err := s.Claim(context.Background(), "evt_1", time.Minute); err == nil {
+		t.Fatal("claim on a closed port succeeded")
+	}
+}

@@ -1,0 +1,140 @@
+// Package redisstore is a stripewebhook.Store on Redis, through go-redis v9,
+// so that replicas behind a load balancer process each Stripe event once.
+//
+// Each event key is one Redis string, "<prefix><key>", whose value is
+// "c:<token>" while claimed and "d:<token>" once done, with a TTL of the
+// lease or of the retention. Claim, Complete and Release are each one Lua
+// script, so they are atomic, and Complete and Release only act on the
+// caller's own claim. Redis's clock decides expiry, so replicas' clocks do
+// not matter.
+//
+//	store := redisstore.New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}))
+//	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithDedup(store))
+//
+// Redis must keep the keys for the retention: with an eviction policy other
+// than noeviction or volatile-*, or without persistence, a restart or memory
+// pressure forgets completed events and a later duplicate runs again.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripewebhook/stripewebhook"
+)
+
+// DefaultPrefix is put before every key.
+const DefaultPrefix = "stripewebhook:dedup:"
+
+// Store is a stripewebhook.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+var _ stripewebhook.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPrefix replaces DefaultPrefix, to share a database between
+// applications.
+func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+
+// New returns a Store on client: a *redis.Client, *redis.ClusterClient or
+// failover client. The caller owns the client and closes it.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{client: client, prefix: DefaultPrefix}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// claim: 0 claimed, 1 in progress, 2 done.
+var claimScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  if string.sub(v, 1, 2) == 'd:' then return 2 end
+  return 1
+end
+redis.call('SET', KEYS[1], 'c:' .. ARGV[1], 'PX', ARGV[2])
+return 0
+`)
+
+// complete: 1 done, 0 the claim is someone else's or already done.
+var completeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false or v == 'c:' .. ARGV[1] then
+  redis.call('SET', KEYS[1], 'd:' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == 'c:' .. ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Claim implements stripewebhook.Store.
+func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (stripewebhook.Claim, error) {
+	token, err := newToken()
+	if err != nil {
+		return stripewebhook.Claim{}, err
+	}
+	n, err := claimScript.Run(ctx, s.client, []string{s.prefix + key}, token, millis(lease)).Int()
+	if err != nil {
+		return stripewebhook.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
+	}
+	switch n {
+	case 0:
+		return stripewebhook.Claim{Status: stripewebhook.Claimed, Token: token}, nil
+	case 1:
+		return stripewebhook.Claim{Status: stripewebhook.InProgress}, nil
+	}
+	return stripewebhook.Claim{Status: stripewebhook.Done}, nil
+}
+
+// Complete implements stripewebhook.Store.
+func (s *Store) Complete(ctx context.Context, key, token string, retention time.Duration) error {
+	n, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, token, millis(retention)).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: complete: %w", err)
+	}
+	if n == 0 {
+		return stripewebhook.ErrClaimLost
+	}
+	return nil
+}
+
+// Release implements stripewebhook.Store.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	if err := releaseScript.Run(ctx, s.client, []string{s.prefix + key}, token).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: release: %w", err)
+	}
+	return nil
+}
+
+func millis(d time.Duration) int64 {
+	if ms := d.Milliseconds(); ms > 0 {
+		return ms
+	}
+	return 1
+}
+
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}

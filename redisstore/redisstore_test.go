@@ -1,0 +1,95 @@
+package redisstore_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/dedupstoretest"
+	"github.com/stripewebhook/stripewebhook/redisstore"
+)
+
+// envURL names the server the tests use; scripts/test.sh sets it.
+const envURL = "STRIPEWEBHOOK_REDIS_URL"
+
+func options(t *testing.T) *redis.Options {
+	url := os.Getenv(envURL)
+	if url == "" {
+		t.Skipf("set %s (e.g. redis://127.0.0.1:6379/0) to run the Redis store tests against a real server", envURL)
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("%s: %v", envURL, err)
+	}
+	return opt
+}
+
+func client(t *testing.T, opt *redis.Options) *redis.Client {
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestConformance(t *testing.T) {
+	opt := options(t)
+	c := client(t, opt)
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("%s=%s cannot be reached: %v", envURL, os.Getenv(envURL), err)
+	}
+	dedupstoretest.Run(t, dedupstoretest.Config{
+		New:     func(t *testing.T) stripewebhook.Store { return redisstore.New(c) },
+		Backend: opt.Addr,
+		NewVia: func(t *testing.T, addr string) stripewebhook.Store {
+			o := *opt
+			o.Addr = addr
+			o.MaxRetries = -1 // fail fast: Stripe is the one who retries
+			o.DialTimeout = time.Second
+			return redisstore.New(client(t, &o))
+		},
+	})
+}
+
+func TestKeyLayout(t *testing.T) {
+	c := client(t, options(t))
+	ctx := context.Background()
+	s := redisstore.New(c, redisstore.WithPrefix("test:"+dedupstoretest.Key(t)+":"))
+	key := dedupstoretest.Key(t)
+	claim, err := s.Claim(ctx, key, time.Minute)
+	if err != nil || claim.Status != stripewebhook.Claimed {
+		t.Fatalf("claim: %v %v", claim, err)
+	}
+	keys, err := c.Keys(ctx, "test:*"+key).Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+	v, _ := c.Get(ctx, keys[0]).Result()
+	ttl, _ := c.PTTL(ctx, keys[0]).Result()
+	if v != "c:"+claim.Token || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("claimed: %q ttl %v", v, ttl)
+	}
+	if err := s.Complete(ctx, key, claim.Token, stripewebhook.DefaultRetention); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = c.Get(ctx, keys[0]).Result()
+	ttl, _ = c.PTTL(ctx, keys[0]).Result()
+	if !strings.HasPrefix(v, "d:") || ttl < 6*24*time.Hour {
+		t.Fatalf("done: %q ttl %v", v, ttl)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	// A client pointed at a closed port: every call is an error, never a
+	// verdict.
+	s := redisstore.New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond}))
+	if _, err := s.Claim(context.Background(), "evt_1", time.Minute); err == nil {
+		t.Fatal("claim on a closed port succeeded")
+	}
+	if err := s.Complete(context.Background(), "evt_1", "t", time.Minute); err == nil || err == stripewebhook.ErrClaimLost {
+		t.Fatalf("complete on a closed port: %v", err)
+	}
+}
