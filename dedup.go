@@ -1,12 +1,12 @@
 package stripewebhook
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // ClaimStatus is the state of an event key as [Store.Claim] found it.
@@ -99,16 +99,20 @@ type MemoryStore struct {
 	max int
 
 	mu      sync.Mutex
-	entries map[string]*list.Element // of *memEntry
-	order   list.List                // least recently written first
+	entries map[string]*memEntry
+	order   memEntry // sentinel of a ring, least recently written first
 	seq     uint64
 }
 
+// memEntry is one key, in an intrusive ring ordered by last write: one
+// allocation per claim, its token included.
 type memEntry struct {
-	key     string
-	token   string
-	done    bool
-	expires time.Time
+	prev, next *memEntry
+	key        string
+	token      string // points into tok for the store's own claims
+	done       bool
+	expires    time.Time
+	tok        [16]byte
 }
 
 // NewMemoryStore returns a MemoryStore holding at most maxEntries keys
@@ -119,7 +123,9 @@ func NewMemoryStore(maxEntries int, opts ...Option) *MemoryStore {
 		maxEntries = DefaultMemoryEntries
 	}
 	c := newConfig(opts)
-	return &MemoryStore{now: c.now, max: maxEntries, entries: make(map[string]*list.Element)}
+	m := &MemoryStore{now: c.now, max: maxEntries, entries: make(map[string]*memEntry)}
+	m.order.prev, m.order.next = &m.order, &m.order
+	return m
 }
 
 // Claim implements [Store].
@@ -127,22 +133,25 @@ func (m *MemoryStore) Claim(_ context.Context, key string, lease time.Duration) 
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if el, ok := m.entries[key]; ok {
-		e := el.Value.(*memEntry)
+	if e, ok := m.entries[key]; ok {
 		if now.Before(e.expires) {
 			if e.done {
 				return Claim{Status: Done}, nil
 			}
 			return Claim{Status: InProgress}, nil
 		}
-		m.remove(el)
+		m.remove(e)
 	}
 	if len(m.entries) >= m.max && !m.evict(now) {
 		return Claim{}, ErrStoreFull
 	}
 	m.seq++
-	e := &memEntry{key: key, token: strconv.FormatUint(m.seq, 36), expires: now.Add(lease)}
-	m.entries[key] = m.order.PushBack(e)
+	e := &memEntry{key: key, expires: now.Add(lease)}
+	n := len(strconv.AppendUint(e.tok[:0], m.seq, 36))
+	// The token's bytes live in the entry and never change after this.
+	e.token = unsafe.String(&e.tok[0], n)
+	m.entries[key] = e
+	m.pushBack(e)
 	return Claim{Status: Claimed, Token: e.token}, nil
 }
 
@@ -151,21 +160,22 @@ func (m *MemoryStore) Complete(_ context.Context, key, token string, retention t
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	el, ok := m.entries[key]
+	e, ok := m.entries[key]
 	if !ok {
 		if len(m.entries) >= m.max && !m.evict(now) {
 			return ErrStoreFull
 		}
-		el = m.order.PushBack(&memEntry{key: key, token: token})
-		m.entries[key] = el
+		e = &memEntry{key: key, token: token}
+		m.entries[key] = e
+		m.pushBack(e)
 	}
-	e := el.Value.(*memEntry)
 	if e.token != token || e.done {
 		return ErrClaimLost
 	}
 	e.done = true
 	e.expires = now.Add(retention)
-	m.order.MoveToBack(el)
+	m.unlink(e)
+	m.pushBack(e)
 	return nil
 }
 
@@ -173,10 +183,8 @@ func (m *MemoryStore) Complete(_ context.Context, key, token string, retention t
 func (m *MemoryStore) Release(_ context.Context, key, token string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if el, ok := m.entries[key]; ok {
-		if e := el.Value.(*memEntry); e.token == token && !e.done {
-			m.remove(el)
-		}
+	if e, ok := m.entries[key]; ok && e.token == token && !e.done {
+		m.remove(e)
 	}
 	return nil
 }
@@ -189,9 +197,20 @@ func (m *MemoryStore) Len() int {
 	return len(m.entries)
 }
 
-func (m *MemoryStore) remove(el *list.Element) {
-	delete(m.entries, el.Value.(*memEntry).key)
-	m.order.Remove(el)
+func (m *MemoryStore) pushBack(e *memEntry) {
+	last := m.order.prev
+	e.prev, e.next = last, &m.order
+	last.next, m.order.prev = e, e
+}
+
+func (m *MemoryStore) unlink(e *memEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (m *MemoryStore) remove(e *memEntry) {
+	delete(m.entries, e.key)
+	m.unlink(e)
 }
 
 // evict makes room for one entry: the least recently written entry that
@@ -200,9 +219,9 @@ func (m *MemoryStore) remove(el *list.Element) {
 // progress are skipped, never evicted; there are few of them, so the scan
 // from the front is short.
 func (m *MemoryStore) evict(now time.Time) bool {
-	for el := m.order.Front(); el != nil; el = el.Next() {
-		if e := el.Value.(*memEntry); e.done || !now.Before(e.expires) {
-			m.remove(el)
+	for e := m.order.next; e != &m.order; e = e.next {
+		if e.done || !now.Before(e.expires) {
+			m.remove(e)
 			return true
 		}
 	}

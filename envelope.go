@@ -1,8 +1,10 @@
 package stripewebhook
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -45,14 +47,23 @@ func (s *scanner) errAt(msg string) error {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
+	b, i := s.b, s.i
+	for i < len(b) {
+		switch b[i] {
+		case ' ':
+			// Pretty-printed JSON indents with runs of spaces.
+			i++
+			for i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:]) == 0x2020202020202020 {
+				i += 8
+			}
+		case '\n', '\t', '\r':
+			i++
 		default:
+			s.i = i
 			return
 		}
 	}
+	s.i = i
 }
 
 // str scans a string starting at the opening quote and returns its raw
@@ -63,12 +74,11 @@ func (s *scanner) str() (raw []byte, plain bool, err error) {
 	b := s.b
 	plain = true
 	for {
-		// Fast path: eight bytes at a time while none is '"', '\\', a
-		// control character or non-ASCII.
+		// Fast path: eight bytes at a time up to the first '"', '\\', control
+		// character or non-ASCII byte.
 		for i+8 <= len(b) {
-			w := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
-				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
-			if hasSpecial(w) {
+			if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			i += 8
@@ -125,19 +135,21 @@ func (s *scanner) str() (raw []byte, plain bool, err error) {
 	}
 }
 
-// hasSpecial reports whether any byte of w is '"', '\\', below 0x20 or at or
-// above 0x80.
-func hasSpecial(w uint64) bool {
+// specialMask sets the high bit of each byte of w (little-endian) that is
+// '"', '\\', below 0x20 or at or above 0x80, and no other bit. Each byte is
+// computed on its own, without carries, so the lowest set bit marks the
+// first special byte.
+func specialMask(w uint64) uint64 {
 	const lo7 = 0x7f7f7f7f7f7f7f7f
 	const ones = 0x0101010101010101
 	const high = 0x8080808080808080
 	quote := w ^ (ones * '"')
 	bslash := w ^ (ones * '\\')
-	// A byte is zero in x exactly when ((x&lo7)+lo7)|x has its high bit clear.
+	// A byte of x is zero exactly when ((x&lo7)+lo7)|x has its high bit clear.
 	zeroQ := ^(((quote & lo7) + lo7) | quote) & high
 	zeroB := ^(((bslash & lo7) + lo7) | bslash) & high
-	ctrl := ^((w & lo7) + (ones * (0x80 - 0x20))) & high // byte < 0x20 (for bytes < 0x80)
-	return zeroQ|zeroB|ctrl|(w&high) != 0
+	ctrl := ^((w & lo7) + (ones * (0x80 - 0x20))) & high // low 7 bits below 0x20
+	return zeroQ | zeroB | ctrl | (w & high)
 }
 
 // stringValue decodes the raw contents of a JSON string as encoding/json

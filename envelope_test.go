@@ -2,6 +2,7 @@ package stripewebhook
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
@@ -182,18 +183,23 @@ func TestParseEnvelopeKnownTypeDoesNotAllocate(t *testing.T) {
 	assert.Equal(t, 1.0, allocs, "only the id string should be allocated")
 }
 
-func TestHasSpecial(t *testing.T) {
+func TestSpecialMask(t *testing.T) {
+	special := func(c int) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
 	for c := 0; c < 256; c++ {
 		for pos := 0; pos < 8; pos++ {
-			b := bytes.Repeat([]byte{'a'}, 8)
-			b[pos] = byte(c)
-			var w uint64
-			for i := 7; i >= 0; i-- {
-				w = w<<8 | uint64(b[i])
-			}
-			want := c == '"' || c == '\\' || c < 0x20 || c >= 0x80
-			if hasSpecial(w) != want {
-				t.Fatalf("hasSpecial(byte %#x at %d) = %v", c, pos, !want)
+			for _, fill := range []byte{'a', ' ', 0x7f, 0x20} {
+				b := bytes.Repeat([]byte{fill}, 8)
+				b[pos] = byte(c)
+				m := specialMask(binary.LittleEndian.Uint64(b))
+				for i := 0; i < 8; i++ {
+					want := special(int(b[i]))
+					if got := m>>(8*i+7)&1 == 1; got != want {
+						t.Fatalf("specialMask(%q): byte %d flagged %v", b, i, got)
+					}
+				}
+				if m&^0x8080808080808080 != 0 {
+					t.Fatalf("specialMask(%q) = %#x: bits outside the high ones", b, m)
+				}
 			}
 		}
 	}

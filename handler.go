@@ -107,6 +107,7 @@ type Handler struct {
 	c          *config
 	logger     *slog.Logger
 	bufs       sync.Pool // of *[]byte
+	events     sync.Pool // of *Event
 	warned     sync.Map  // API versions already logged as mismatched
 }
 
@@ -168,6 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	io.WriteString(w, publicMessage(status, err)+"\n")
 	h.finish(r, e, outcome, status, err, start)
+	h.putEvent(e)
 }
 
 // Handle processes one delivery whose body the caller already read, for
@@ -184,7 +186,24 @@ func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) 
 	}
 	e, outcome, err := h.process(ctx, payload, signature)
 	h.finish(nil, e, outcome, StatusCode(err), err, start)
+	h.putEvent(e)
 	return err
+}
+
+// Events are pooled: an Event is only valid until its callbacks return
+// (its slices alias the request buffer anyway), see [Event].
+func (h *Handler) getEvent() *Event {
+	if e, ok := h.events.Get().(*Event); ok {
+		return e
+	}
+	return new(Event)
+}
+
+func (h *Handler) putEvent(e *Event) {
+	if e != nil {
+		*e = Event{}
+		h.events.Put(e)
+	}
 }
 
 func (h *Handler) getBuf() *[]byte {
@@ -236,8 +255,9 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 	if err != nil {
 		return nil, "", err
 	}
-	e := new(Event)
+	e := h.getEvent()
 	if err := parseEnvelope(body, e); err != nil {
+		h.putEvent(e)
 		return nil, "", err
 	}
 	e.Secret = ver.Secret
@@ -283,9 +303,10 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 		return e, "", ErrInProgress
 	}
 	handled, derr := h.dispatcher.dispatch(ctx, e)
-	// The claim must be settled even if the client has gone away.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
+	// The claim must be settled even if the client has gone away meanwhile
+	// (Stripe gave up waiting): without the request's cancellation, within
+	// the store client's own timeouts.
+	sctx := context.WithoutCancel(ctx)
 	if derr != nil {
 		if err := store.Release(sctx, key, claim.Token); err != nil {
 			h.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the claim failed; the retry runs once the lease expires",

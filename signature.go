@@ -114,9 +114,15 @@ type Verifier struct {
 
 type verifierSecret struct {
 	name string
-	// macs pools keyed HMAC states: hmac.New rehashes the key every time,
-	// Reset restores the keyed state for free.
-	macs sync.Pool
+	// macs pools keyed HMAC states with their scratch space: hmac.New
+	// rehashes the key every time, Reset restores the keyed state for free.
+	macs sync.Pool // of *macState
+}
+
+type macState struct {
+	mac    hash.Hash
+	prefix [24]byte // "<t>."
+	sum    [sha256.Size]byte
 }
 
 // NewVerifier returns a Verifier for the given secrets. Of the options, only
@@ -144,7 +150,7 @@ func (c *config) verifier(secrets []Secret) (*Verifier, error) {
 		}
 		key := []byte(s.Value)
 		v.secrets[i].name = s.Name
-		v.secrets[i].macs.New = func() any { return hmac.New(sha256.New, key) }
+		v.secrets[i].macs.New = func() any { return &macState{mac: hmac.New(sha256.New, key)} }
 	}
 	return v, nil
 }
@@ -174,24 +180,21 @@ func (v *Verifier) Verify(payload []byte, header string) (Verification, error) {
 // match computes the expected signature once per secret and compares it in
 // constant time with every v1 signature of the header.
 func (v *Verifier) match(h *parsedHeader, payload []byte) (string, bool) {
-	var tbuf [24]byte
-	prefix := strconv.AppendInt(tbuf[:0], h.t, 10)
-	prefix = append(prefix, '.')
-	var sum [sha256.Size]byte
 	for i := range v.secrets {
 		s := &v.secrets[i]
-		mac := s.macs.Get().(hash.Hash)
-		mac.Reset()
-		mac.Write(prefix)
-		mac.Write(payload)
-		expected := mac.Sum(sum[:0])
-		s.macs.Put(mac)
+		st := s.macs.Get().(*macState)
+		prefix := append(strconv.AppendInt(st.prefix[:0], h.t, 10), '.')
+		st.mac.Reset()
+		st.mac.Write(prefix)
+		st.mac.Write(payload)
+		expected := st.mac.Sum(st.sum[:0])
 		found := false
 		for j := range h.n {
 			if hmac.Equal(expected, h.sig(j)) {
 				found = true
 			}
 		}
+		s.macs.Put(st)
 		if found {
 			return s.name, true
 		}

@@ -40,6 +40,9 @@ ensure Redis "$rh" "$rp" redis-server --daemonize yes --bind 127.0.0.1 -::1 --po
 read -r ph pp <<<"$(hostport "$STRIPEWEBHOOK_POSTGRES_URL")"
 ensure PostgreSQL "$ph" "$pp" bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start'
 
+# Allocation counts only mean something without the race detector.
+go test -count=1 -run 'Allocat' .
+
 # Each module of go.work, by explicit pattern: ./... stops at nested modules.
 modules=$(go list -m -f '{{.Dir}}' | sed "s|^$PWD|.|; s|\$|/...|")
 exec go test -race -count=1 "$@" $modules

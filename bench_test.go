@@ -1,0 +1,226 @@
+package stripewebhook_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v82/webhook"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// The benchmarks compare the library with what users write today, the
+// handler of Stripe's Go guide (webhook.ConstructEvent, a switch on the
+// type, json.Unmarshal of Data.Raw), in the same run, and print the ratios:
+//
+//	go test -run '^$' -bench . -benchmem -count 6 . | tee new.txt
+//	benchstat new.txt
+
+const benchSecret = "whsec_benchmark_secret"
+
+type benchPayload struct {
+	name string
+	file string
+	n    int // distinct events to cycle through
+}
+
+var benchPayloads = []benchPayload{
+	{"balance.available_0.8KB", "testdata/bench/balance.available.json", 4096},
+	{"invoice.paid_6KB", "testdata/bench/invoice.paid.json", 4096},
+	{"invoice.paid_190KB", "testdata/bench/invoice.paid.100-lines.json", 256},
+}
+
+type signed struct {
+	payload []byte
+	header  string
+}
+
+// load returns n copies of the payload with distinct event IDs, signed now.
+func load(b *testing.B, p benchPayload) []signed {
+	b.Helper()
+	base, err := os.ReadFile(p.file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]signed, p.n)
+	now := time.Now()
+	for i := range out {
+		pl := webhooktest.WithID(b, base, "evt_bench_"+strconv.Itoa(i))
+		out[i] = signed{pl, webhooktest.Header(pl, now, benchSecret)}
+	}
+	return out
+}
+
+func nsPerOp(b *testing.B) float64 { return float64(b.Elapsed().Nanoseconds()) / float64(b.N) }
+
+// benchHandler is the library's request path without HTTP: verify, decode
+// the envelope, claim in an in-memory store smaller than the set of events
+// (so every delivery is new and the store evicts, as in steady state),
+// dispatch, complete.
+func benchHandler(b *testing.B, n int, register func(*stripewebhook.Dispatcher)) *stripewebhook.Handler {
+	d := stripewebhook.NewDispatcher()
+	register(d)
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(benchSecret),
+		stripewebhook.WithDedup(stripewebhook.NewMemoryStore(n/4)),
+		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+func report(name string, ours, base, floor float64) {
+	fmt.Printf("ratio %-32s ours %9.0f ns  baseline %9.0f ns  baseline/ours %6.2fx  ours/HMAC-floor %5.2fx\n",
+		name, ours, base, base/ours, ours/floor)
+}
+
+// BenchmarkUntyped: a callback that does not decode the object, against
+// ConstructEvent and a switch.
+func BenchmarkUntyped(b *testing.B) {
+	for _, p := range benchPayloads {
+		events := load(b, p)
+		var floor, ours, base float64
+		b.Run(p.name+"/hmac-floor", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(events[0].payload)))
+			key := []byte(benchSecret)
+			var sum [32]byte
+			for i := 0; b.Loop(); i++ {
+				e := &events[i%len(events)]
+				mac := hmac.New(sha256.New, key)
+				mac.Write([]byte("1764000000."))
+				mac.Write(e.payload)
+				mac.Sum(sum[:0])
+			}
+			floor = nsPerOp(b)
+		})
+		b.Run(p.name+"/stripewebhook", func(b *testing.B) {
+			var seen int
+			h := benchHandler(b, len(events), func(d *stripewebhook.Dispatcher) {
+				d.HandleFunc("*", func(_ context.Context, e *stripewebhook.Event) error { seen += len(e.ID); return nil })
+			})
+			b.ReportAllocs()
+			b.SetBytes(int64(len(events[0].payload)))
+			ctx := context.Background()
+			for i := 0; b.Loop(); i++ {
+				e := &events[i%len(events)]
+				if err := h.Handle(ctx, e.payload, e.header); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ours = nsPerOp(b)
+		})
+		b.Run(p.name+"/constructevent", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(events[0].payload)))
+			var seen int
+			for i := 0; b.Loop(); i++ {
+				e := &events[i%len(events)]
+				ev, err := webhook.ConstructEvent(e.payload, e.header, benchSecret)
+				if err != nil {
+					b.Fatal(err)
+				}
+				switch ev.Type {
+				case "invoice.paid", "balance.available":
+					seen += len(ev.ID)
+				}
+			}
+			base = nsPerOp(b)
+		})
+		report("untyped "+p.name, ours, base, floor)
+	}
+}
+
+// BenchmarkTyped: a callback that takes a *stripe.Invoice, against
+// ConstructEvent and json.Unmarshal of Data.Raw into a stripe.Invoice.
+func BenchmarkTyped(b *testing.B) {
+	for _, p := range benchPayloads[1:] {
+		events := load(b, p)
+		var ours, base float64
+		b.Run(p.name+"/stripewebhook", func(b *testing.B) {
+			var total int64
+			h := benchHandler(b, len(events), func(d *stripewebhook.Dispatcher) {
+				stripewebhook.On(d, "invoice.paid", func(_ context.Context, _ *stripewebhook.Event, inv *stripe.Invoice) error {
+					total += inv.AmountPaid
+					return nil
+				})
+			})
+			b.ReportAllocs()
+			b.SetBytes(int64(len(events[0].payload)))
+			ctx := context.Background()
+			for i := 0; b.Loop(); i++ {
+				e := &events[i%len(events)]
+				if err := h.Handle(ctx, e.payload, e.header); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ours = nsPerOp(b)
+		})
+		b.Run(p.name+"/constructevent+unmarshal", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(events[0].payload)))
+			var total int64
+			for i := 0; b.Loop(); i++ {
+				e := &events[i%len(events)]
+				ev, err := webhook.ConstructEvent(e.payload, e.header, benchSecret)
+				if err != nil {
+					b.Fatal(err)
+				}
+				switch ev.Type {
+				case "invoice.paid":
+					var inv stripe.Invoice
+					if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
+						b.Fatal(err)
+					}
+					total += inv.AmountPaid
+				}
+			}
+			base = nsPerOp(b)
+		})
+		report("typed "+p.name, ours, base, 1)
+	}
+}
+
+// BenchmarkVerifySecrets: Verify with 1, 2 and 3 secrets (the last one
+// matching): the header is parsed once, so the cost grows by one HMAC per
+// secret and nothing else.
+func BenchmarkVerifySecrets(b *testing.B) {
+	events := load(b, benchPayloads[1])
+	var one float64
+	for n := 1; n <= 3; n++ {
+		secrets := []string{benchSecret}
+		for i := 1; i < n; i++ {
+			secrets = append([]string{"whsec_other_" + strconv.Itoa(i)}, secrets...)
+		}
+		v, err := stripewebhook.NewVerifier(stripewebhook.Secrets(secrets...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var got float64
+		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				e := &events[i%len(events)]
+				if _, err := v.Verify(e.payload, e.header); err != nil {
+					b.Fatal(err)
+				}
+			}
+			got = nsPerOp(b)
+		})
+		if n == 1 {
+			one = got
+		}
+		fmt.Printf("ratio verify secrets=%d: %.2fx the cost of one secret\n", n, got/one)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package stripewebhook_test
+
+const raceEnabled = false
