@@ -36,7 +36,7 @@ hostport() { # URL -> "host port"
 }
 
 read -r rh rp <<<"$(hostport "$STRIPEWEBHOOK_REDIS_URL")"
-ensure Redis "$rh" "$rp" redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$rp" --save "" --appendonly no
+ensure Redis "$rh" "$rp" redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$rp" --save "" --appendonly no --dir /tmp
 read -r ph pp <<<"$(hostport "$STRIPEWEBHOOK_POSTGRES_URL")"
 ensure PostgreSQL "$ph" "$pp" bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start'
 
