@@ -2,6 +2,8 @@ package stripewebhook
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"sync"
@@ -84,6 +86,16 @@ const (
 	// DefaultMemoryEntries is the size of the default in-memory store.
 	DefaultMemoryEntries = 100_000
 )
+
+// NewToken returns a fresh random claim token (128 bits, in hex), for Store
+// implementations whose tokens must be unique across processes.
+func NewToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
 
 // ErrStoreFull is returned by [MemoryStore.Claim] when every entry is an
 // unexpired claim in progress and none can be evicted.

@@ -21,8 +21,6 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -146,13 +144,13 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // Claim implements stripewebhook.Store.
 func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (stripewebhook.Claim, error) {
-	token, err := newToken()
+	token, err := stripewebhook.NewToken()
 	if err != nil {
 		return stripewebhook.Claim{}, err
 	}
 	var got *string
 	var done *bool
-	if err := s.db.QueryRow(ctx, s.claimSQL, key, token, millis(lease)).Scan(&got, &done); err != nil {
+	if err := s.db.QueryRow(ctx, s.claimSQL, key, token, max(lease.Milliseconds(), 1)).Scan(&got, &done); err != nil {
 		return stripewebhook.Claim{}, fmt.Errorf("pgstore: claim: %w", err)
 	}
 	switch {
@@ -168,7 +166,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (str
 // Complete implements stripewebhook.Store.
 func (s *Store) Complete(ctx context.Context, key, token string, retention time.Duration) error {
 	var ok bool
-	err := s.db.QueryRow(ctx, s.completeSQL, key, token, millis(retention)).Scan(&ok)
+	err := s.db.QueryRow(ctx, s.completeSQL, key, token, max(retention.Milliseconds(), 1)).Scan(&ok)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return stripewebhook.ErrClaimLost
 	}
@@ -194,19 +192,4 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("pgstore: cleanup: %w", err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-func millis(d time.Duration) int64 {
-	if ms := d.Milliseconds(); ms > 0 {
-		return ms
-	}
-	return 1
-}
-
-func newToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b[:]), nil
 }

@@ -18,8 +18,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -87,11 +85,11 @@ return 0
 
 // Claim implements stripewebhook.Store.
 func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (stripewebhook.Claim, error) {
-	token, err := newToken()
+	token, err := stripewebhook.NewToken()
 	if err != nil {
 		return stripewebhook.Claim{}, err
 	}
-	n, err := claimScript.Run(ctx, s.client, []string{s.prefix + key}, token, millis(lease)).Int()
+	n, err := claimScript.Run(ctx, s.client, []string{s.prefix + key}, token, max(lease.Milliseconds(), 1)).Int()
 	if err != nil {
 		return stripewebhook.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
 	}
@@ -106,7 +104,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (str
 
 // Complete implements stripewebhook.Store.
 func (s *Store) Complete(ctx context.Context, key, token string, retention time.Duration) error {
-	n, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, token, millis(retention)).Int()
+	n, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, token, max(retention.Milliseconds(), 1)).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: complete: %w", err)
 	}
@@ -122,19 +120,4 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 		return fmt.Errorf("redisstore: release: %w", err)
 	}
 	return nil
-}
-
-func millis(d time.Duration) int64 {
-	if ms := d.Milliseconds(); ms > 0 {
-		return ms
-	}
-	return 1
-}
-
-func newToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b[:]), nil
 }
