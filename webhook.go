@@ -41,10 +41,10 @@ var ErrObjectMismatch = errors.New("stripewebhook: data.object is not of the req
 // resource in data.object is kept as raw bytes and decoded when a callback
 // asks for it, with [Decode] or a callback registered with [On].
 //
-// The byte slices of an Event delivered by the [Handler] point into a pooled
-// request buffer: they are valid until the callback returns. A callback that
-// keeps them afterwards (to hand them to a goroutine, say) must copy them,
-// for instance with [Event.Clone].
+// An Event delivered by the [Handler] is valid until its callbacks return:
+// the Handler reuses it, and its byte slices point into a pooled request
+// buffer. A callback that hands the event to a goroutine or a queue must
+// pass a copy, made with [Event.Clone].
 type Event struct {
 	ID         string           // evt_…
 	Type       stripe.EventType // invoice.paid, …
