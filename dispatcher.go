@@ -223,7 +223,7 @@ func (d *Dispatcher) resolve(t string) route {
 }
 
 // Handles reports whether an exact or prefix callback is registered for
-// the event type.
+// the event type. Like Dispatch, it fixes the routing table.
 func (d *Dispatcher) Handles(eventType string) bool {
 	d.start()
 	return d.route(eventType).handled

@@ -96,7 +96,9 @@ func WithDedupFailOpen() Option { return func(c *config) { c.failOpen = true } }
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithErrorHook calls fn for every delivery that did not get a 2xx, with the
-// event if it was parsed (else nil). fn must be safe for concurrent use.
+// request (nil for [Handler.Handle]) and the event if it was parsed (else
+// nil), before the response is complete. fn must be safe for concurrent use
+// and must not keep the event (see [Event]).
 func WithErrorHook(fn func(r *http.Request, e *Event, err error)) Option {
 	return func(c *config) { c.onError = fn }
 }
