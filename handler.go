@@ -283,7 +283,9 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 	}
 	key := e.ID
 	if h.c.dedupKey != nil {
-		key = h.c.dedupKey(e)
+		if k := h.c.dedupKey(e); k != "" {
+			key = k
+		}
 	}
 	claim, err := store.Claim(ctx, key, h.c.lease)
 	if err != nil {

@@ -418,6 +418,15 @@ func TestCustomDedupKey(t *testing.T) {
 	assert.Equal(t, int32(1), hs.runs.Load(), "same key, so the second event was a duplicate")
 }
 
+func TestEmptyDedupKeyFallsBackToID(t *testing.T) {
+	hs := newHarness(t, stripewebhook.WithDedupKey(func(*stripewebhook.Event) string { return "" }))
+	inv := invoicePaid(t)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, webhooktest.WithID(t, inv, "evt_other"))).Code)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code)
+	assert.Equal(t, int32(2), hs.runs.Load(), "two distinct events ran, the duplicate did not")
+}
+
 func TestStatusCode(t *testing.T) {
 	assert.Equal(t, 200, stripewebhook.StatusCode(nil))
 	assert.Equal(t, 413, stripewebhook.StatusCode(&http.MaxBytesError{Limit: 1}))

@@ -73,7 +73,9 @@ func WithDedup(s Store) Option { return func(c *config) { c.store, c.storeSet = 
 
 // WithDedupKey derives the dedup key from the event instead of its ID. A
 // key that ignores the event ID (data.object's id and the type, say) also
-// drops distinct events about the same object.
+// drops distinct events about the same object. An empty key falls back to
+// the event ID, so that one missing field cannot make every event a
+// duplicate of the first.
 func WithDedupKey(key func(*Event) string) Option { return func(c *config) { c.dedupKey = key } }
 
 // WithLease sets how long a claim holds off other deliveries of the same
