@@ -2,15 +2,9 @@ package stripewebhook_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
 // The request path allocates at most 5 times per event outside its pooled
@@ -21,33 +15,16 @@ func TestAllocationsPerEvent(t *testing.T) {
 		t.Skip("allocation counts are meaningless under -race; scripts/test.sh runs this test without it")
 	}
 	for _, file := range []string{"testdata/bench/balance.available.json", "testdata/bench/invoice.paid.100-lines.json"} {
-		base, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
 		const n = 64
-		type signed struct {
-			p []byte
-			h string
-		}
-		events := make([]signed, n)
-		for i := range events {
-			p := webhooktest.WithID(t, base, "evt_allocs_"+strconv.Itoa(i))
-			events[i] = signed{p, webhooktest.Header(p, time.Now(), testSecret)}
-		}
-		d := stripewebhook.NewDispatcher()
-		d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error { return nil })
-		h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret),
-			stripewebhook.WithDedup(stripewebhook.NewMemoryStore(n/4)),
-			stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-		if err != nil {
-			t.Fatal(err)
-		}
+		events := load(t, benchPayload{file: file, n: n})
+		h := benchHandler(t, n, func(d *stripewebhook.Dispatcher) {
+			d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error { return nil })
+		})
 		i := 0
 		allocs := testing.AllocsPerRun(1000, func() {
 			e := &events[i%n]
 			i++
-			if err := h.Handle(context.Background(), e.p, e.h); err != nil {
+			if err := h.Handle(context.Background(), e.payload, e.header); err != nil {
 				t.Fatal(err)
 			}
 		})
