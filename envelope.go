@@ -340,7 +340,7 @@ func (s *scanner) keyName() ([]byte, bool, error) {
 //
 //	more, err := s.open(depth)
 //	for more {
-//		key, err := s.key()   // positioned at the value, which must be consumed
+//		key, err := s.member() // positioned at the value, which must be consumed
 //		…
 //		more, err = s.next()
 //	}

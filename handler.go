@@ -105,7 +105,6 @@ type Handler struct {
 	verifier   *Verifier
 	dispatcher *Dispatcher
 	c          *config
-	logger     *slog.Logger
 	bufs       sync.Pool // of *[]byte
 	events     sync.Pool // of *Event
 	warned     sync.Map  // API versions already logged as mismatched
@@ -142,7 +141,7 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...Option) (*Handler, erro
 	if d.startErr != nil {
 		return nil, d.startErr
 	}
-	return &Handler{verifier: v, dispatcher: d, c: c, logger: c.logger}, nil
+	return &Handler{verifier: v, dispatcher: d, c: c}, nil
 }
 
 // ServeHTTP receives one delivery. Mount it for POST only or not: other
@@ -272,7 +271,7 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 			return e, "", fmt.Errorf("%w: event has %q, stripe-go v82 expects %q", ErrAPIVersionMismatch, e.APIVersion, stripe.APIVersion)
 		}
 		if _, seen := h.warned.LoadOrStore(e.APIVersion, true); !seen {
-			h.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: event API version differs from stripe-go's; typed objects may decode wrongly",
+			h.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: event API version differs from stripe-go's; typed objects may decode wrongly",
 				slog.String("event_id", e.ID), slog.String("api_version", e.APIVersion), slog.String("expected", stripe.APIVersion))
 		}
 	}
@@ -293,7 +292,7 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 		if !h.c.failOpen {
 			return e, "", err
 		}
-		h.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: dedup store unavailable; processing without dedup (fail open)",
+		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: dedup store unavailable; processing without dedup (fail open)",
 			slog.String("event_id", e.ID), slog.Any("error", err))
 		handled, err := h.dispatcher.dispatch(ctx, e)
 		return e, outcomeOf(handled), err
@@ -311,7 +310,7 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 	sctx := context.WithoutCancel(ctx)
 	if derr != nil {
 		if err := store.Release(sctx, key, claim.Token); err != nil {
-			h.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the claim failed; the retry runs once the lease expires",
+			h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the claim failed; the retry runs once the lease expires",
 				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
 		}
 		return e, "", derr
@@ -319,7 +318,7 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 	if err := store.Complete(sctx, key, claim.Token, h.c.retention); err != nil {
 		// The callbacks succeeded: acknowledge, so Stripe does not run the
 		// event again, and say that a late duplicate may still get through.
-		h.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: marking the event done failed; a later duplicate may run again",
+		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: marking the event done failed; a later duplicate may run again",
 			slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
 	}
 	return e, outcomeOf(handled), nil
@@ -355,7 +354,7 @@ func (h *Handler) finish(r *http.Request, e *Event, outcome string, status int, 
 	if r != nil {
 		ctx = r.Context()
 	}
-	if h.logger.Enabled(ctx, level) {
+	if h.c.logger.Enabled(ctx, level) {
 		attrs := make([]slog.Attr, 0, 7)
 		if e != nil {
 			attrs = append(attrs, slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.String("secret", e.Secret))
@@ -367,7 +366,7 @@ func (h *Handler) finish(r *http.Request, e *Event, outcome string, status int, 
 		if err != nil {
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
-		h.logger.LogAttrs(ctx, level, "stripe webhook", attrs...)
+		h.c.logger.LogAttrs(ctx, level, "stripe webhook", attrs...)
 	}
 	if err != nil && h.c.onError != nil {
 		h.c.onError(r, e, err)
