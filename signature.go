@@ -3,12 +3,10 @@ package stripewebhook
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
-	"errors"
+		"errors"
 	"fmt"
 	"hash"
-	"log/slog"
-	"strconv"
+		"strconv"
 	"sync"
 	"time"
 )
@@ -44,6 +42,9 @@ var (
 var (
 	// ErrNoSecret means no secret, or an empty one, was configured.
 	ErrNoSecret = errors.New("stripewebhook: no endpoint secret configured (run `stripe listen` or see the endpoint in the Dashboard for its whsec_… secret)")
+	// ErrInvalidSecret means a configured secret cannot be an endpoint
+	// signing secret; the error returned is a [*SecretError] that says why.
+	ErrInvalidSecret = errors.New("stripewebhook: invalid endpoint secret")
 	// ErrInvalidTolerance means the tolerance is zero or negative. A zero
 	// tolerance never disables the timestamp check.
 	ErrInvalidTolerance = errors.New("stripewebhook: tolerance must be positive")
@@ -67,36 +68,6 @@ func (e *TimestampError) Error() string {
 
 // Unwrap returns [ErrTimestampOutsideTolerance].
 func (e *TimestampError) Unwrap() error { return ErrTimestampOutsideTolerance }
-
-// Secret is an endpoint signing secret (whsec_…) with a name that says which
-// one it is ("current", "previous", "connect"). Its String, GoString and
-// slog.LogValue methods print only the name, so that a secret formatted by
-// mistake never reaches a log.
-type Secret struct {
-	Name  string
-	Value string
-}
-
-func (s Secret) String() string   { return "Secret(" + s.Name + ")" }
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue implements [slog.LogValuer]: only the name is logged.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalJSON encodes only the name, so that a Secret inside a logged or
-// dumped structure stays secret.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// Secrets names each value by its position ("#1", "#2", …), for the common
-// case of a list read from configuration such as a comma-separated
-// STRIPE_WEBHOOK_SECRET.
-func Secrets(values ...string) []Secret {
-	out := make([]Secret, len(values))
-	for i, v := range values {
-		out[i] = Secret{Name: "#" + strconv.Itoa(i+1), Value: v}
-	}
-	return out
-}
 
 // Verification is what a successful [Verifier.Verify] learned.
 type Verification struct {
@@ -145,10 +116,10 @@ func (c *config) verifier(secrets []Secret) (*Verifier, error) {
 		now:       c.now,
 	}
 	for i, s := range secrets {
-		if s.Value == "" {
-			return nil, fmt.Errorf("%w: secret %q is empty", ErrNoSecret, s.Name)
+		if err := s.check(); err != nil {
+			return nil, err
 		}
-		key := []byte(s.Value)
+		key := s.key()
 		v.secrets[i].name = s.Name
 		v.secrets[i].macs.New = func() any { return &macState{mac: hmac.New(sha256.New, key)} }
 	}
