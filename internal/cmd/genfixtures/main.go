@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,14 +16,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/stripe/stripe-go/v82"
+
+	"github.com/stripewebhook/stripewebhook/internal/stripejson"
 )
 
 type fixture struct {
 	typ     string
+	variant string // a second fixture of one type: "<type>+<variant>.json"
 	path    string // stripe-mock resource
 	account string // Connect events carry the connected account
 	edit    func(obj map[string]any)
@@ -78,6 +78,43 @@ func main() {
 		{typ: "person.updated", path: "accounts/acct_123/persons/person_123", account: connected, prev: map[string]any{"first_name": "Jenny"}, edit: func(o map[string]any) {
 			o["account"] = connected
 		}},
+		// Billing, checkout and payment flows.
+		{typ: "invoice.payment_failed", path: "invoices/in_123", edit: func(o map[string]any) {
+			o["status"], o["attempted"], o["attempt_count"], o["next_payment_attempt"] = "open", true, 1, 1764259200
+		}},
+		{typ: "invoice.finalized", path: "invoices/in_123", edit: func(o map[string]any) { o["status"] = "open" }},
+		{typ: "invoice.upcoming", path: "invoices/in_123", edit: func(o map[string]any) {
+			delete(o, "id") // an upcoming invoice has no id yet
+			o["status"] = "draft"
+		}},
+		{typ: "customer.subscription.trial_will_end", path: "subscriptions/sub_123", edit: func(o map[string]any) {
+			o["status"], o["trial_start"], o["trial_end"] = "trialing", 1763395200, 1764259200
+		}},
+		{typ: "checkout.session.completed", variant: "subscription", path: "checkout/sessions/cs_123", request: false, edit: func(o map[string]any) {
+			o["mode"], o["status"], o["payment_status"] = "subscription", "complete", "paid"
+			o["customer"], o["subscription"], o["invoice"], o["payment_intent"] = "cus_TYk2mN8pQrStUv", "sub_1SbQkR2eZvKYlo2CsUbScR1p", "in_1SbQkR2eZvKYlo2CiNvOiCe1", nil
+		}},
+		{typ: "checkout.session.async_payment_succeeded", path: "checkout/sessions/cs_123", edit: func(o map[string]any) {
+			o["status"], o["payment_status"] = "complete", "paid"
+		}},
+		{typ: "checkout.session.async_payment_failed", path: "checkout/sessions/cs_123", edit: func(o map[string]any) {
+			o["status"], o["payment_status"] = "complete", "unpaid"
+		}},
+		{typ: "charge.refunded", path: "charges/ch_123", request: true, prev: map[string]any{"amount_refunded": 0, "refunded": false}, edit: func(o map[string]any) {
+			o["amount_refunded"], o["refunded"] = o["amount"], true
+		}},
+		{typ: "payment_intent.processing", path: "payment_intents/pi_123", request: true, edit: func(o map[string]any) { o["status"] = "processing" }},
+		{typ: "payment_intent.canceled", path: "payment_intents/pi_123", request: true, edit: func(o map[string]any) {
+			o["status"], o["cancellation_reason"], o["canceled_at"] = "canceled", "requested_by_customer", 1764000300
+		}},
+		{typ: "payment_intent.requires_action", path: "payment_intents/pi_123", request: true, edit: func(o map[string]any) {
+			o["status"] = "requires_action"
+			o["next_action"] = map[string]any{"type": "use_stripe_sdk", "use_stripe_sdk": map[string]any{"type": "three_d_secure_redirect"}}
+		}},
+		{typ: "customer.created", path: "customers/cus_123", request: true},
+		{typ: "customer.updated", path: "customers/cus_123", request: true, prev: map[string]any{"email": "old@example.com"}},
+		{typ: "customer.deleted", path: "customers/cus_123", request: true},
+		{typ: "setup_intent.succeeded", path: "setup_intents/seti_123", request: true, edit: func(o map[string]any) { o["status"] = "succeeded" }},
 	}
 	for i, f := range fixtures {
 		obj := map[string]any{"id": "ca_TYlApPlIcAtIoN", "object": "application", "name": "Example Platform"}
@@ -88,7 +125,11 @@ func main() {
 			f.edit(obj)
 		}
 		b := envelope(i, f, obj)
-		write(filepath.Join(*out, "webhooktest", "testdata", f.typ+".json"), b)
+		name := f.typ
+		if f.variant != "" {
+			name += "+" + f.variant
+		}
+		write(filepath.Join(*out, "webhooktest", "testdata", name+".json"), b)
 	}
 
 	// Benchmark payloads: a small event, a typical invoice, and an invoice
@@ -164,80 +205,11 @@ func envelope(i int, f fixture, obj map[string]any) []byte {
 	if f.account != "" {
 		ev["account"] = f.account
 	}
-	var b bytes.Buffer
-	encode(&b, ev, "")
-	b.WriteByte('\n')
-	return b.Bytes()
-}
-
-// encode writes v pretty-printed with "id" and "object" first in objects,
-// the other keys sorted, as Stripe's API renders them.
-func encode(b *bytes.Buffer, v any, indent string) {
-	switch v := v.(type) {
-	case map[string]any:
-		if len(v) == 0 {
-			b.WriteString("{}")
-			return
-		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		rank := func(k string) int {
-			switch k {
-			case "id":
-				return 0
-			case "object":
-				return 1
-			}
-			return 2
-		}
-		sort.Slice(keys, func(i, j int) bool {
-			if ri, rj := rank(keys[i]), rank(keys[j]); ri != rj {
-				return ri < rj
-			}
-			return keys[i] < keys[j]
-		})
-		b.WriteString("{\n")
-		for i, k := range keys {
-			b.WriteString(indent + "  ")
-			scalar(b, k)
-			b.WriteString(": ")
-			encode(b, v[k], indent+"  ")
-			if i < len(keys)-1 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(indent + "}")
-	case []any:
-		if len(v) == 0 {
-			b.WriteString("[]")
-			return
-		}
-		b.WriteString("[\n")
-		for i, e := range v {
-			b.WriteString(indent + "  ")
-			encode(b, e, indent+"  ")
-			if i < len(v)-1 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(indent + "]")
-	default:
-		scalar(b, v)
-	}
-}
-
-func scalar(b *bytes.Buffer, v any) {
-	var s strings.Builder
-	enc := json.NewEncoder(&s)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := stripejson.Encode(ev)
+	if err != nil {
 		log.Fatal(err)
 	}
-	b.WriteString(strings.TrimSuffix(s.String(), "\n"))
+	return b
 }
 
 func write(path string, b []byte) {

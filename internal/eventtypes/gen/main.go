@@ -1,10 +1,19 @@
 // Command gen writes internal/eventtypes/known.go: the event types that the
 // stripe-go module in go.mod declares as EventType constants. Run it with
 // `go generate ./internal/eventtypes` after upgrading stripe-go.
+//
+// With -node-types, it also writes objects.go, the stripe-go type of each
+// event's data.object. stripe-go does not declare it; stripe-node's typings
+// do, per event type ("object: Stripe.Invoice"). Take them from the
+// stripe-node release of the same API version as stripe-go:
+//
+//	npm pack stripe@18.5.0 && tar xzf stripe-18.5.0.tgz   # 2025-08-27.basil
+//	go run ./gen -node-types package/types/EventTypes.d.ts
 package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"go/ast"
 	"go/format"
@@ -20,6 +29,8 @@ import (
 )
 
 func main() {
+	nodeTypes := flag.String("node-types", "", "stripe-node's types/EventTypes.d.ts, to (re)write objects.go")
+	flag.Parse()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}} {{.Version}}", "github.com/stripe/stripe-go/v82").Output()
 	if err != nil {
 		log.Fatalf("locating stripe-go: %v", err)
@@ -71,5 +82,8 @@ func main() {
 	}
 	if err := os.WriteFile("known.go", src, 0o644); err != nil {
 		log.Fatal(err)
+	}
+	if *nodeTypes != "" {
+		writeObjects(*nodeTypes, dir, types)
 	}
 }
