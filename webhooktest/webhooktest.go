@@ -2,7 +2,7 @@
 // fixture events, so that an application can unit-test its webhook
 // callbacks through the real handler:
 //
-//	req := webhooktest.NewRequest(t, secret, webhooktest.Fixture(t, "invoice.paid"))
+//	req := webhooktest.NewRequest(t, "/webhook", webhooktest.Fixture(t, "invoice.paid"), secret)
 //	rec := httptest.NewRecorder()
 //	handler.ServeHTTP(rec, req)
 //
@@ -52,21 +52,22 @@ func Header(payload []byte, t time.Time, secrets ...string) string {
 	return b.String()
 }
 
-// NewRequest returns a POST /webhook request carrying payload, signed now
-// with secret.
-func NewRequest(tb testing.TB, secret string, payload []byte) *http.Request {
+// NewRequest returns a POST request for target (a path such as
+// "/webhook", or an absolute URL, as for [httptest.NewRequest]) carrying
+// payload, signed now with each secret (one v1 per secret, as while a secret
+// is rolled). It is a server request, for handler.ServeHTTP.
+func NewRequest(tb testing.TB, target string, payload []byte, secrets ...string) *http.Request {
 	tb.Helper()
-	return NewRequestAt(tb, payload, time.Now(), secret)
+	return NewRequestAt(tb, target, payload, time.Now(), secrets...)
 }
 
-// NewRequestAt returns a POST /webhook request carrying payload, signed at t
-// with each secret.
-func NewRequestAt(tb testing.TB, payload []byte, t time.Time, secrets ...string) *http.Request {
+// NewRequestAt is [NewRequest] signed at t (a stale or future timestamp).
+func NewRequestAt(tb testing.TB, target string, payload []byte, t time.Time, secrets ...string) *http.Request {
 	tb.Helper()
 	if len(secrets) == 0 {
 		tb.Fatalf("webhooktest: no secret to sign with")
 	}
-	req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(payload))
+	req := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("Stripe-Signature", Header(payload, t, secrets...))
 	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
@@ -77,19 +78,25 @@ func NewRequestAt(tb testing.TB, payload []byte, t time.Time, secrets ...string)
 var fixtures embed.FS
 
 // Fixture returns a copy of the fixture event of that type, pretty-printed
-// as Stripe sends it, with an object from stripe-mock. Connect events
-// (account.*, payout.failed, person.updated) carry an account. See
-// [FixtureTypes] for the list.
-func Fixture(tb testing.TB, eventType string) []byte {
+// as Stripe sends it, with an object from stripe-mock, changed by edits (see
+// [Edit]). Connect events (account.*, payout.failed, person.updated) carry
+// an account. A second fixture of one type is named "<type>+<variant>":
+// "checkout.session.completed+subscription" is a subscription-mode session
+// with a customer. See [FixtureTypes] for the list.
+func Fixture(tb testing.TB, name string, edits ...Edit) []byte {
 	tb.Helper()
-	b, err := fixtures.ReadFile("testdata/" + eventType + ".json")
+	b, err := fixtures.ReadFile("testdata/" + name + ".json")
 	if err != nil {
-		tb.Fatalf("webhooktest: no fixture for %q (have %s)", eventType, strings.Join(FixtureTypes(), ", "))
+		tb.Fatalf("webhooktest: no fixture %q (have %s)", name, strings.Join(FixtureTypes(), ", "))
+	}
+	if len(edits) > 0 {
+		return Vary(tb, b, edits...)
 	}
 	return b
 }
 
-// FixtureTypes lists the event types that have a fixture, sorted.
+// FixtureTypes lists the fixtures' names (event types, and "<type>+<variant>"
+// for a second fixture of a type), sorted.
 func FixtureTypes() []string {
 	entries, _ := fs.ReadDir(fixtures, "testdata")
 	var out []string

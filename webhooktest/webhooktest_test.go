@@ -47,6 +47,31 @@ func TestFixtures(t *testing.T) {
 		"account.external_account.updated": decode[stripe.AccountExternalAccount],
 		"payout.failed":                    decode[stripe.Payout],
 		"person.updated":                   decode[stripe.Person],
+
+		"invoice.payment_failed":                   decode[stripe.Invoice],
+		"invoice.finalized":                        decode[stripe.Invoice],
+		"invoice.upcoming":                         decode[stripe.Invoice],
+		"customer.subscription.trial_will_end":     decode[stripe.Subscription],
+		"checkout.session.async_payment_succeeded": decode[stripe.CheckoutSession],
+		"checkout.session.async_payment_failed":    decode[stripe.CheckoutSession],
+		"charge.refunded":                          decode[stripe.Charge],
+		"payment_intent.processing":                decode[stripe.PaymentIntent],
+		"payment_intent.canceled":                  decode[stripe.PaymentIntent],
+		"payment_intent.requires_action":           decode[stripe.PaymentIntent],
+		"customer.created":                         decode[stripe.Customer],
+		"customer.updated":                         decode[stripe.Customer],
+		"customer.deleted":                         decode[stripe.Customer],
+		"setup_intent.succeeded":                   decode[stripe.SetupIntent],
+		"checkout.session.completed+subscription": func(e *stripewebhook.Event) error {
+			cs, err := stripewebhook.Decode[stripe.CheckoutSession](e)
+			if err != nil {
+				return err
+			}
+			if cs.Mode != stripe.CheckoutSessionModeSubscription || cs.Customer == nil || cs.Subscription == nil {
+				return fmt.Errorf("not a subscription-mode session with a customer: %+v", cs)
+			}
+			return nil
+		},
 	}
 	for typ := range want {
 		assert.Contains(t, webhooktest.FixtureTypes(), typ)
@@ -68,10 +93,11 @@ func TestFixtures(t *testing.T) {
 			h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret))
 			require.NoError(t, err)
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, webhooktest.NewRequest(t, secret, payload))
+			h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", payload, secret))
 			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 			require.NotNil(t, got)
-			assert.Equal(t, stripe.EventType(typ), got.Type)
+			eventType, _, _ := strings.Cut(typ, "+")
+			assert.Equal(t, stripe.EventType(eventType), got.Type)
 			connect := strings.HasPrefix(typ, "account.") || typ == "payout.failed" || typ == "person.updated"
 			assert.Equal(t, connect, got.Account != "", "Connect events carry the account")
 			if strings.HasSuffix(typ, ".updated") {
@@ -108,12 +134,63 @@ func TestWithID(t *testing.T) {
 
 func TestNewRequest(t *testing.T) {
 	p := webhooktest.Fixture(t, "balance.available")
-	req := webhooktest.NewRequest(t, "whsec_x", p)
+	req := webhooktest.NewRequest(t, "/stripe/events", p, "whsec_x", "whsec_y")
 	assert.Equal(t, http.MethodPost, req.Method)
-	v, err := stripewebhook.NewVerifier(stripewebhook.Secrets("whsec_x"))
+	assert.Equal(t, "/stripe/events", req.URL.Path)
+	for _, secret := range []string{"whsec_x", "whsec_y"} {
+		v, err := stripewebhook.NewVerifier(stripewebhook.Secrets(secret))
+		require.NoError(t, err)
+		_, err = v.Verify(p, req.Header.Get(stripewebhook.SignatureHeader))
+		require.NoError(t, err, secret)
+	}
+
+	at := time.Unix(1764000000, 0)
+	req = webhooktest.NewRequestAt(t, "http://example.com/hooks", p, at, "whsec_x")
+	assert.Equal(t, "/hooks", req.URL.Path)
+	assert.Equal(t, webhooktest.Header(p, at, "whsec_x"), req.Header.Get(stripewebhook.SignatureHeader))
+}
+
+func TestVary(t *testing.T) {
+	base := webhooktest.Fixture(t, "invoice.paid")
+	p := webhooktest.Fixture(t, "invoice.paid",
+		webhooktest.ID("evt_varied"),
+		webhooktest.Type("invoice.payment_failed"),
+		webhooktest.Account("acct_123"),
+		webhooktest.Livemode(true),
+		webhooktest.APIVersion("2024-06-20"),
+		webhooktest.Created(1700000000),
+		webhooktest.ObjectField("status", "open"),
+		webhooktest.ObjectField("metadata.order_id", "ord_42"),
+		webhooktest.PreviousAttributes(map[string]any{"status": "draft"}))
+	assert.True(t, strings.HasPrefix(string(p), "{\n  \"id\": \"evt_varied\",\n  \"object\": \"event\","), "still pretty-printed as Stripe sends it:\n%.80s", p)
+	e, err := stripewebhook.ParseEvent(p)
 	require.NoError(t, err)
-	_, err = v.Verify(p, req.Header.Get(stripewebhook.SignatureHeader))
+	assert.Equal(t, "evt_varied", e.ID)
+	assert.Equal(t, stripe.EventType("invoice.payment_failed"), e.Type)
+	assert.Equal(t, "acct_123", e.Account)
+	assert.True(t, e.Livemode)
+	assert.Equal(t, "2024-06-20", e.APIVersion)
+	assert.Equal(t, int64(1700000000), e.Created)
+	inv, err := stripewebhook.Decode[stripe.Invoice](e)
 	require.NoError(t, err)
+	assert.Equal(t, stripe.InvoiceStatusOpen, inv.Status)
+	assert.Equal(t, "ord_42", inv.Metadata["order_id"])
+	prev, err := stripewebhook.DecodePrevious[stripe.Invoice](e)
+	require.NoError(t, err)
+	assert.Equal(t, stripe.InvoiceStatusDraft, prev.Status)
+
+	orig, err := stripewebhook.ParseEvent(base)
+	require.NoError(t, err)
+	origInv, err := stripewebhook.Decode[stripe.Invoice](orig)
+	require.NoError(t, err)
+	assert.Equal(t, origInv.AmountPaid, inv.AmountPaid, "what no edit touched is kept, numbers exactly")
+	assert.Equal(t, origInv.Lines.Data[0].ID, inv.Lines.Data[0].ID)
+
+	q := webhooktest.Vary(t, p, webhooktest.Account(""), webhooktest.PreviousAttributes(nil))
+	e, err = stripewebhook.ParseEvent(q)
+	require.NoError(t, err)
+	assert.Empty(t, e.Account)
+	assert.Empty(t, e.PreviousAttributes)
 }
 
 // Testing an application's callback through the real handler.
@@ -127,7 +204,7 @@ func Example() {
 	h, _ := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_test"))
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, webhooktest.NewRequest(t, "whsec_test", webhooktest.Fixture(t, "payment_intent.succeeded")))
+	h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", webhooktest.Fixture(t, "payment_intent.succeeded"), "whsec_test"))
 	fmt.Println(rec.Code)
 	// Output:
 	// fulfil pi_123 succeeded
