@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -107,8 +109,11 @@ var ErrStoreFull = errors.New("stripewebhook: in-memory dedup store full of clai
 // it evicts expired entries first, then the least recently written
 // completed ones. It is safe for concurrent use.
 type MemoryStore struct {
-	now func() time.Time
-	max int
+	now    func() time.Time
+	max    int
+	logger *slog.Logger
+
+	shortened atomic.Bool // a completed event was evicted before its retention ended
 
 	mu      sync.Mutex
 	entries map[string]*memEntry
@@ -128,20 +133,30 @@ type memEntry struct {
 }
 
 // NewMemoryStore returns a MemoryStore holding at most maxEntries keys
-// (DefaultMemoryEntries if maxEntries <= 0). Of the options, only
-// [WithClock] applies.
+// (DefaultMemoryEntries if maxEntries <= 0). Of the options, [WithClock]
+// and [WithLogger] apply. The first time it must evict a completed event
+// before its retention ends (so that a late duplicate of it would run
+// again), it says so once in the log.
 func NewMemoryStore(maxEntries int, opts ...Option) *MemoryStore {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMemoryEntries
 	}
 	c := newConfig(opts)
-	m := &MemoryStore{now: c.now, max: maxEntries, entries: make(map[string]*memEntry)}
+	logger := c.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	m := &MemoryStore{now: c.now, max: maxEntries, logger: logger, entries: make(map[string]*memEntry)}
 	m.order.prev, m.order.next = &m.order, &m.order
 	return m
 }
 
-// Claim implements [Store].
-func (m *MemoryStore) Claim(_ context.Context, key string, lease time.Duration) (Claim, error) {
+// Claim implements [Store]. Like a store over the network, it fails with
+// the context's error if ctx is done.
+func (m *MemoryStore) Claim(ctx context.Context, key string, lease time.Duration) (Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return Claim{}, err
+	}
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -233,6 +248,11 @@ func (m *MemoryStore) remove(e *memEntry) {
 func (m *MemoryStore) evict(now time.Time) bool {
 	for e := m.order.next; e != &m.order; e = e.next {
 		if e.done || !now.Before(e.expires) {
+			if e.done && now.Before(e.expires) && !m.shortened.Swap(true) {
+				m.logger.Warn("stripewebhook: in-memory dedup store is full and evicts completed events before their retention ends; "+
+					"a late duplicate of an evicted event runs again (raise maxEntries or use a shared store)",
+					slog.Int("max_entries", m.max), slog.Duration("retention_left", e.expires.Sub(now)))
+			}
 			m.remove(e)
 			return true
 		}

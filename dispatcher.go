@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -29,7 +30,27 @@ var (
 	// ErrDispatcherStarted means a callback was registered after the
 	// dispatcher began dispatching: the routing table is fixed by then.
 	ErrDispatcherStarted = errors.New("stripewebhook: dispatcher already started")
+	// ErrNoCallbacks means a dispatcher given to [NewHandler] has no
+	// callback at all: every event would be acknowledged and dropped.
+	ErrNoCallbacks = errors.New("stripewebhook: dispatcher has no callback; every event would be acknowledged and dropped")
 )
+
+// CallbackError is what [Dispatcher.Dispatch] returns when a callback
+// failed: it wraps the callback's error (or a [*PanicError]), which stays
+// reachable with errors.Is and errors.As. Whatever it wraps, the handler
+// answers 500 so that Stripe retries: a callback that returns, say, a
+// signature error of its own is still the application's failure, not a
+// bad delivery.
+type CallbackError struct {
+	Type string // the event's type
+	Err  error
+}
+
+func (e *CallbackError) Error() string {
+	return "stripewebhook: callback for " + e.Type + " failed: " + e.Err.Error()
+}
+
+func (e *CallbackError) Unwrap() error { return e.Err }
 
 // PanicError is returned by [Dispatcher.Dispatch] when a callback panicked.
 type PanicError struct {
@@ -58,6 +79,7 @@ func (e *PanicError) Unwrap() error {
 // only for events that no exact or prefix callback handles.
 type Dispatcher struct {
 	allowUnknown bool
+	allowed      map[string]bool // types newer than stripe-go, allowed one by one
 
 	mu       sync.Mutex // guards registration
 	started  atomic.Bool
@@ -85,9 +107,23 @@ type route struct {
 // DispatcherOption configures a [Dispatcher].
 type DispatcherOption func(*Dispatcher)
 
-// AllowUnknownTypes accepts patterns for event types that stripe-go v82 does
-// not declare, for types newer than the library. Without it such a pattern
-// is an [ErrUnknownEventType], which catches typos at start-up.
+// AllowTypes declares event types that stripe-go v82 does not know (types
+// newer than the library), so that they can be registered while every
+// other pattern is still checked for typos.
+func AllowTypes(types ...string) DispatcherOption {
+	return func(d *Dispatcher) {
+		if d.allowed == nil {
+			d.allowed = make(map[string]bool)
+		}
+		for _, t := range types {
+			d.allowed[t] = true
+		}
+	}
+}
+
+// AllowUnknownTypes accepts patterns for any event type, including those
+// that stripe-go v82 does not declare. It turns off the typo check for every
+// pattern; prefer [AllowTypes], which allows the named ones only.
 func AllowUnknownTypes() DispatcherOption {
 	return func(d *Dispatcher) { d.allowUnknown = true }
 }
@@ -115,9 +151,17 @@ func (d *Dispatcher) HandleFunc(pattern string, fn Callback) error {
 
 // On registers a typed callback: fn receives data.object decoded as a *T,
 // such as *stripe.Invoice for "invoice.paid", decoded once per event. If T
-// is a stripe-go type that is not the event's object, the delivery fails
-// with [ErrObjectMismatch].
+// is a stripe-go type and an event type the pattern matches is known to
+// carry another object (a *stripe.Invoice for
+// "customer.subscription.updated"), the registration fails with
+// [ErrObjectMismatch]; for the types whose object is not known ahead (newer
+// or polymorphic ones), a mismatch fails the delivery instead.
 func On[T any](d *Dispatcher, pattern string, fn func(ctx context.Context, e *Event, obj *T) error) error {
+	if err := d.checkObjectType(pattern, reflect.TypeFor[T]()); err != nil {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.record(err)
+	}
 	return d.HandleFunc(pattern, func(ctx context.Context, e *Event) error {
 		obj, err := Decode[T](e)
 		if err != nil {
@@ -125,6 +169,49 @@ func On[T any](d *Dispatcher, pattern string, fn func(ctx context.Context, e *Ev
 		}
 		return fn(ctx, e, obj)
 	})
+}
+
+// OnPrevious is On with data.previous_attributes too: prev holds the
+// values the fields had before the change, decoded into the same type (nil
+// for events without previous_attributes, such as *.created).
+func OnPrevious[T any](d *Dispatcher, pattern string, fn func(ctx context.Context, e *Event, obj, prev *T) error) error {
+	return On(d, pattern, func(ctx context.Context, e *Event, obj *T) error {
+		prev, err := DecodePrevious[T](e)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, e, obj, prev)
+	})
+}
+
+// checkObjectType reports the event types that pattern matches whose
+// data.object is known to be another stripe-go type than t.
+func (d *Dispatcher) checkObjectType(pattern string, t reflect.Type) error {
+	if t.PkgPath() != stripePkg || polymorphicWrapper(t.Name()) {
+		return nil
+	}
+	var types []string
+	switch {
+	case pattern == "*":
+		types = eventtypes.Known[:]
+	case strings.HasSuffix(pattern, ".*"):
+		types = eventtypes.WithPrefix(pattern[:len(pattern)-1])
+	default:
+		types = []string{pattern}
+	}
+	var wrong []string
+	for _, et := range types {
+		if obj, ok := eventtypes.Objects[et]; ok && obj != t.Name() {
+			wrong = append(wrong, et+" carries a *stripe."+obj)
+		}
+	}
+	switch len(wrong) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%w: %q: %s, the callback takes a *stripe.%s", ErrObjectMismatch, pattern, wrong[0], t.Name())
+	}
+	return fmt.Errorf("%w: %q: %s and %d more, the callback takes a *stripe.%s", ErrObjectMismatch, pattern, wrong[0], len(wrong)-1, t.Name())
 }
 
 // Fallback registers fn for the events that no exact or prefix callback
@@ -168,15 +255,15 @@ func (d *Dispatcher) register(pattern string, fn Callback) error {
 		if prefix == "." || strings.Contains(prefix, "*") || strings.Contains(prefix, "..") {
 			return fmt.Errorf("%w: %q", ErrInvalidPattern, pattern)
 		}
-		if !d.allowUnknown && len(eventtypes.WithPrefix(prefix)) == 0 {
+		if !d.allowUnknown && len(d.withPrefix(prefix)) == 0 {
 			return fmt.Errorf("%w: no stripe-go event type matches %q", ErrUnknownEventType, pattern)
 		}
 		d.prefixes = append(d.prefixes, prefixRoute{prefix: prefix, fn: fn})
 	case pattern == "" || strings.ContainsAny(pattern, "* \t"):
 		return fmt.Errorf("%w: %q", ErrInvalidPattern, pattern)
 	default:
-		if !d.allowUnknown && !eventtypes.IsKnown(pattern) {
-			return fmt.Errorf("%w: %q (a typo? AllowUnknownTypes accepts types newer than stripe-go)", ErrUnknownEventType, pattern)
+		if !d.allowUnknown && !eventtypes.IsKnown(pattern) && !d.allowed[pattern] {
+			return fmt.Errorf("%w: %q (a typo? AllowTypes accepts types newer than stripe-go)", ErrUnknownEventType, pattern)
 		}
 		d.exact[pattern] = append(d.exact[pattern], fn)
 	}
@@ -194,8 +281,11 @@ func (d *Dispatcher) start() {
 	if d.started.Load() {
 		return
 	}
-	routes := make(map[string]route, len(eventtypes.Known)+len(d.exact))
+	routes := make(map[string]route, len(eventtypes.Known)+len(d.exact)+len(d.allowed))
 	for _, t := range eventtypes.Known {
+		routes[t] = d.resolve(t)
+	}
+	for t := range d.allowed {
 		routes[t] = d.resolve(t)
 	}
 	for t := range d.exact {
@@ -222,6 +312,22 @@ func (d *Dispatcher) resolve(t string) route {
 	return r
 }
 
+// withPrefix returns the known and allowed types that start with prefix.
+func (d *Dispatcher) withPrefix(prefix string) []string {
+	out := eventtypes.WithPrefix(prefix)
+	for t := range d.allowed {
+		if strings.HasPrefix(t, prefix) && !eventtypes.IsKnown(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// empty reports whether nothing at all is registered. Called after start.
+func (d *Dispatcher) empty() bool {
+	return len(d.exact) == 0 && len(d.prefixes) == 0 && len(d.all) == 0 && d.fallback == nil
+}
+
 // Handles reports whether an exact or prefix callback is registered for
 // the event type. Like Dispatch, it fixes the routing table.
 func (d *Dispatcher) Handles(eventType string) bool {
@@ -229,6 +335,7 @@ func (d *Dispatcher) Handles(eventType string) bool {
 	return d.route(eventType).handled
 }
 
+// route returns the callbacks for an event type. Called after start.
 func (d *Dispatcher) route(t string) route {
 	if r, ok := d.routes[t]; ok {
 		return r
@@ -236,22 +343,20 @@ func (d *Dispatcher) route(t string) route {
 	return d.resolve(t)
 }
 
-// EnabledEvents returns the event types this dispatcher handles, sorted, for
-// a webhook endpoint's enabled_events: the exact types plus the stripe-go
-// types each prefix pattern matches, or just "*" when a catch-all or a
-// fallback is registered (they want every event).
+// EnabledEvents returns the event types that exact and prefix callbacks
+// handle, sorted, for a webhook endpoint's enabled_events: the exact types
+// plus the known types each prefix pattern matches. A catch-all or a
+// fallback adds nothing here (see [Dispatcher.CatchAll]): an application
+// that logs every event can still compute the types it handles.
 func (d *Dispatcher) EnabledEvents() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.all) > 0 || d.fallback != nil {
-		return []string{"*"}
-	}
 	set := make(map[string]bool)
 	for t := range d.exact {
 		set[t] = true
 	}
 	for _, p := range d.prefixes {
-		for _, t := range eventtypes.WithPrefix(p.prefix) {
+		for _, t := range d.withPrefix(p.prefix) {
 			set[t] = true
 		}
 	}
@@ -263,31 +368,55 @@ func (d *Dispatcher) EnabledEvents() []string {
 	return out
 }
 
-// Dispatch runs the callbacks for e and returns the first error, or a
-// [*PanicError] if one panicked. An event that no callback handles (and no
-// fallback) returns nil. The first call fixes the routing table: see
-// [Dispatcher]. If a registration failed, Dispatch returns that error and
-// runs nothing.
+// CatchAll reports whether a catch-all ("*") callback or a fallback is
+// registered: such a dispatcher wants every event ("*" in enabled_events),
+// beyond the types [Dispatcher.EnabledEvents] lists.
+func (d *Dispatcher) CatchAll() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.all) > 0 || d.fallback != nil
+}
+
+// Dispatch runs the callbacks for e and returns the first error, as a
+// [*CallbackError] (wrapping a [*PanicError] if one panicked). An event that
+// no callback handles (and no fallback) returns nil. The first call fixes
+// the routing table: see [Dispatcher]. If a registration failed, Dispatch
+// returns that error and runs nothing.
 func (d *Dispatcher) Dispatch(ctx context.Context, e *Event) error {
-	_, err := d.dispatch(ctx, e)
+	d.start()
+	if d.startErr != nil {
+		return d.startErr
+	}
+	_, err := d.run(ctx, e, d.route(string(e.Type)))
 	return err
 }
 
-func (d *Dispatcher) dispatch(ctx context.Context, e *Event) (handled bool, err error) {
-	d.start()
-	if d.startErr != nil {
-		return false, d.startErr
+// Outcomes of a run, as logged.
+const (
+	outcomeHandled   = "handled"             // an exact or prefix callback ran
+	outcomeCaught    = "handled (catch-all)" // only catch-all or fallback callbacks ran
+	outcomeUnhandled = "unhandled"           // nothing ran
+)
+
+// run runs r's callbacks for e.
+func (d *Dispatcher) run(ctx context.Context, e *Event, r route) (outcome string, err error) {
+	switch {
+	case r.handled:
+		outcome = outcomeHandled
+	case len(r.fns) > 0:
+		outcome = outcomeCaught
+	default:
+		return outcomeUnhandled, nil
 	}
-	r := d.route(string(e.Type))
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
+			err = &CallbackError{Type: string(e.Type), Err: &PanicError{Value: v, Stack: debug.Stack()}}
 		}
 	}()
 	for _, fn := range r.fns {
 		if err := fn(ctx, e); err != nil {
-			return r.handled, err
+			return outcome, &CallbackError{Type: string(e.Type), Err: err}
 		}
 	}
-	return r.handled, nil
+	return outcome, nil
 }

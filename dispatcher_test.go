@@ -3,6 +3,7 @@ package stripewebhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -141,15 +142,97 @@ func TestTypedCallback(t *testing.T) {
 	assert.Same(t, got[0], got[1], "decoded once per event")
 }
 
-func TestTypedCallbackMismatch(t *testing.T) {
+func TestTypedCallbackMismatchAtRegistration(t *testing.T) {
+	nop := func(context.Context, *Event, *stripe.Invoice) error { return nil }
+	for _, tt := range []struct {
+		pattern string
+		ok      bool
+	}{
+		{"invoice.paid", true},
+		{"invoice.*", true},
+		{"customer.subscription.updated", false},
+		{"customer.*", false}, // customer.subscription.* carry subscriptions
+		{"*", false},
+	} {
+		t.Run(tt.pattern, func(t *testing.T) {
+			d := NewDispatcher()
+			err := On(d, tt.pattern, nop)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrObjectMismatch)
+			assert.Contains(t, err.Error(), "*stripe.Invoice")
+			assert.ErrorIs(t, d.Err(), ErrObjectMismatch, "recorded, so that NewHandler refuses to start")
+		})
+	}
 	d := NewDispatcher()
+	require.NoError(t, On(d, "customer.tax_id.created", func(context.Context, *Event, *stripe.TaxID) error { return nil }))
+	require.NoError(t, On(d, "account.external_account.created", func(context.Context, *Event, *stripe.AccountExternalAccount) error { return nil }))
+	require.NoError(t, On(d, "charge.dispute.*", func(context.Context, *Event, *stripe.Dispute) error { return nil }))
+	require.NoError(t, On(d, "checkout.session.completed", func(context.Context, *Event, *stripe.CheckoutSession) error { return nil }))
+}
+
+func TestTypedCallbackMismatchAtDelivery(t *testing.T) {
+	// A type stripe-go does not know: its object is checked when it comes.
+	d := NewDispatcher(AllowTypes("invoice.brand_new"))
 	ran := false
-	On(d, "invoice.paid", func(context.Context, *Event, *stripe.PaymentIntent) error { ran = true; return nil })
-	err := d.Dispatch(context.Background(), event("invoice.paid"))
+	require.NoError(t, On(d, "invoice.brand_new", func(context.Context, *Event, *stripe.PaymentIntent) error { ran = true; return nil }))
+	e := event("invoice.brand_new")
+	err := d.Dispatch(context.Background(), e)
 	require.ErrorIs(t, err, ErrObjectMismatch)
+	var cbErr *CallbackError
+	require.ErrorAs(t, err, &cbErr)
 	assert.Contains(t, err.Error(), `"invoice"`)
 	assert.Contains(t, err.Error(), "PaymentIntent")
 	assert.False(t, ran)
+}
+
+func TestAllowTypesOneByOne(t *testing.T) {
+	nop := func(context.Context, *Event) error { return nil }
+	d := NewDispatcher(AllowTypes("invoice.brand_new", "v9.future.thing"))
+	require.NoError(t, d.HandleFunc("invoice.brand_new", nop))
+	require.NoError(t, d.HandleFunc("v9.future.*", nop), "a prefix that only an allowed type matches")
+	require.ErrorIs(t, d.HandleFunc("invoice.payed", nop), ErrUnknownEventType, "typos are still caught")
+	require.ErrorIs(t, d.HandleFunc("invoce.*", nop), ErrUnknownEventType)
+	assert.Contains(t, d.EnabledEvents(), "v9.future.thing")
+	assert.True(t, d.Handles("invoice.brand_new"))
+}
+
+func TestOnPrevious(t *testing.T) {
+	d := NewDispatcher()
+	var got, prev *stripe.Subscription
+	calls := 0
+	require.NoError(t, OnPrevious(d, "customer.subscription.*", func(_ context.Context, _ *Event, s, p *stripe.Subscription) error {
+		calls++
+		got, prev = s, p
+		return nil
+	}))
+	e := &Event{ID: "evt_1", Type: "customer.subscription.updated",
+		Object:             []byte(`{"id":"sub_1","object":"subscription","status":"active","cancel_at_period_end":true}`),
+		PreviousAttributes: []byte(`{"status":"trialing","cancel_at_period_end":false}`)}
+	require.NoError(t, d.Dispatch(context.Background(), e))
+	require.NotNil(t, prev)
+	assert.Equal(t, stripe.SubscriptionStatusActive, got.Status)
+	assert.Equal(t, stripe.SubscriptionStatusTrialing, prev.Status)
+	assert.False(t, prev.CancelAtPeriodEnd)
+
+	e = &Event{ID: "evt_2", Type: "customer.subscription.created", Object: []byte(`{"id":"sub_1","object":"subscription"}`)}
+	require.NoError(t, d.Dispatch(context.Background(), e))
+	assert.Nil(t, prev, "no previous_attributes on a creation")
+	assert.Equal(t, 2, calls)
+}
+
+func TestCallbackErrorKeepsTheCause(t *testing.T) {
+	d := NewDispatcher()
+	cause := fmt.Errorf("wrapped: %w", ErrInvalidPayload)
+	d.HandleFunc("invoice.paid", func(context.Context, *Event) error { return cause })
+	err := d.Dispatch(context.Background(), event("invoice.paid"))
+	var cbErr *CallbackError
+	require.ErrorAs(t, err, &cbErr)
+	assert.Equal(t, "invoice.paid", cbErr.Type)
+	assert.ErrorIs(t, err, ErrInvalidPayload, "the callback's own error stays reachable")
+	assert.Equal(t, 500, StatusCode(err), "but it is the callback's failure")
 }
 
 func TestDecodeObjectNames(t *testing.T) {
@@ -187,8 +270,16 @@ func TestEnabledEvents(t *testing.T) {
 	for _, typ := range got {
 		assert.True(t, strings.HasPrefix(typ, "customer.subscription.") || typ == "payment_intent.succeeded")
 	}
+	assert.False(t, d.CatchAll())
 	d.HandleFunc("*", nop)
-	assert.Equal(t, []string{"*"}, d.EnabledEvents())
+	assert.Equal(t, got, d.EnabledEvents(), "a logging catch-all does not hide the handled types")
+	assert.True(t, d.CatchAll())
+
+	f := NewDispatcher()
+	f.HandleFunc("invoice.paid", nop)
+	f.Fallback(nop)
+	assert.Equal(t, []string{"invoice.paid"}, f.EnabledEvents())
+	assert.True(t, f.CatchAll())
 }
 
 func TestDispatchConcurrent(t *testing.T) {

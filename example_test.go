@@ -30,7 +30,7 @@ func Example() {
 	mux.Handle("POST /webhook", h)
 
 	// What Stripe would send:
-	req := webhooktest.NewRequest(exampleT{}, "whsec_example", webhooktest.Fixture(exampleT{}, "invoice.paid"))
+	req := webhooktest.NewRequest(exampleT{}, "/webhook", webhooktest.Fixture(exampleT{}, "invoice.paid"), "whsec_example")
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
 	fmt.Println(rec.Code)
@@ -45,7 +45,7 @@ func ExampleVerifier_Verify() {
 	header := webhooktest.Header(payload, time.Unix(1764000000, 0), "whsec_current")
 
 	v, err := stripewebhook.NewVerifier(
-		[]stripewebhook.Secret{{Name: "current", Value: "whsec_current"}, {Name: "previous", Value: "whsec_previous"}},
+		[]stripewebhook.Secret{stripewebhook.NewSecret("current", "whsec_current"), stripewebhook.NewSecret("previous", "whsec_previous")},
 		stripewebhook.WithClock(func() time.Time { return time.Unix(1764000060, 0) }),
 	)
 	if err != nil {
@@ -111,8 +111,9 @@ func ExampleParseEvent() {
 // test events; acknowledge and drop them.
 func ExampleWithLivemode() {
 	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("account.updated", func(ctx context.Context, e *stripewebhook.Event) error { return nil })
 	_, err := stripewebhook.NewHandler(d,
-		[]stripewebhook.Secret{{Name: "connect", Value: "whsec_connect_endpoint"}},
+		[]stripewebhook.Secret{stripewebhook.NewSecret("connect", "whsec_connect_endpoint")},
 		stripewebhook.WithLivemode(true))
 	fmt.Println(err)
 	// Output: <nil>

@@ -21,6 +21,10 @@ var (
 	ErrInProgress = errors.New("stripewebhook: event is being processed by another worker")
 	// ErrStoreUnavailable is matched by every [*StoreError] (503).
 	ErrStoreUnavailable = errors.New("stripewebhook: dedup store unavailable")
+	// ErrAbandoned means the delivery's context ended (the sender gave up
+	// waiting) before the event was claimed: nothing ran, and Stripe's retry
+	// will run it. It wraps the context's cause.
+	ErrAbandoned = errors.New("stripewebhook: delivery abandoned by the sender before processing")
 	// ErrAPIVersionMismatch is returned under [WithStrictAPIVersion] (500).
 	ErrAPIVersionMismatch = errors.New("stripewebhook: event API version is not stripe-go's")
 )
@@ -39,21 +43,27 @@ func (e *StoreError) Unwrap() error        { return e.Err }
 func (e *StoreError) Is(target error) bool { return target == ErrStoreUnavailable }
 
 // StatusCode is the status policy: the HTTP status the handler answers for
-// the error that [Handler.Handle] returned.
+// the error that [Handler.Handle] returned. An error is classified by where
+// it comes from: a callback's error is a 500 whatever it wraps, and a
+// store's a 503.
 //
 //	nil (handled, duplicate, unhandled type, filtered)        200
+//	*CallbackError (a callback failed or panicked)            500
+//	*StoreError (the dedup store failed)                      503
 //	*http.MaxBytesError (body over the cap)                   413
 //	ErrNotSigned, ErrInvalidHeader, ErrNoValidSignature,
 //	ErrTimestampOutsideTolerance, ErrInvalidPayload           400
 //	ErrInProgress                                             409
-//	ErrStoreUnavailable                                       503
-//	anything else (a callback's error or panic, …)            500
+//	anything else (API version under WithStrictAPIVersion, …) 500
 func StatusCode(err error) int {
-	var tooLarge *http.MaxBytesError
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.As(err, &tooLarge):
+	case is[*CallbackError](err):
+		return http.StatusInternalServerError
+	case is[*StoreError](err):
+		return http.StatusServiceUnavailable
+	case is[*http.MaxBytesError](err):
 		return http.StatusRequestEntityTooLarge
 	case isBadRequest(err):
 		return http.StatusBadRequest
@@ -63,6 +73,12 @@ func StatusCode(err error) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
+}
+
+// is reports whether err's chain holds an error of type T.
+func is[T error](err error) bool {
+	var target T
+	return errors.As(err, &target)
 }
 
 func isBadRequest(err error) bool {
@@ -105,17 +121,16 @@ type Handler struct {
 	verifier   *Verifier
 	dispatcher *Dispatcher
 	c          *config
-	bufs       sync.Pool // of *[]byte
-	events     sync.Pool // of *Event
-	warned     sync.Map  // API versions already logged as mismatched
+	versions   versionWarnings
 }
 
 var _ http.Handler = (*Handler)(nil)
 
 // NewHandler returns a Handler that verifies deliveries with secrets and
-// routes them with d. It fails if a secret is empty or missing, an option is
-// out of range, or a registration on d failed. d's routing table is fixed
-// from then on.
+// routes them with d. It fails, saying what is wrong, if a secret is
+// missing or cannot be an endpoint secret, an option is out of range, a
+// registration on d failed, or d has no callback at all. d's routing table
+// is fixed from then on.
 func NewHandler(d *Dispatcher, secrets []Secret, opts ...Option) (*Handler, error) {
 	if d == nil {
 		return nil, errors.New("stripewebhook: nil Dispatcher")
@@ -125,28 +140,29 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...Option) (*Handler, erro
 	if err != nil {
 		return nil, err
 	}
-	if c.maxBody <= 0 {
-		return nil, errors.New("stripewebhook: max body bytes must be positive")
-	}
-	if c.lease <= 0 || c.retention <= 0 {
-		return nil, errors.New("stripewebhook: dedup lease and retention must be positive")
-	}
-	if !c.storeSet {
-		c.store = NewMemoryStore(0, WithClock(c.now))
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
+	}
+	if !c.storeSet {
+		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
 	}
 	d.start()
 	if d.startErr != nil {
 		return nil, d.startErr
 	}
+	if d.empty() {
+		return nil, ErrNoCallbacks
+	}
 	return &Handler{verifier: v, dispatcher: d, c: c}, nil
 }
 
 // ServeHTTP receives one delivery. Mount it for POST only or not: other
-// methods get 405 with Allow: POST. The body is read once, under the cap,
-// before anything else. Statuses follow [StatusCode].
+// methods get 405 with Allow: POST. The body is read once, under the cap
+// and within the read timeout ([WithReadTimeout]), before anything else.
+// Statuses follow [StatusCode].
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if r.Method != http.MethodPost {
@@ -154,9 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	bp := h.getBuf()
-	defer h.bufs.Put(bp)
-	body, err := readBody(r, h.c.maxBody, bp)
+	body, err := h.readBody(w, r)
 	var e *Event
 	var outcome string
 	if err == nil {
@@ -168,14 +182,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	io.WriteString(w, publicMessage(status, err)+"\n")
 	h.finish(r, e, outcome, status, err, start)
-	h.putEvent(e)
 }
 
 // Handle processes one delivery whose body the caller already read, for
 // frameworks and platforms that own it (a serverless function, say). It
 // verifies, decodes, dedups and dispatches exactly as ServeHTTP does, and
 // returns the error to answer with [StatusCode]. payload must be the raw
-// body.
+// body; the Event the callbacks receive aliases it.
 func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) error {
 	start := time.Now()
 	if int64(len(payload)) > h.c.maxBody {
@@ -185,66 +198,68 @@ func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) 
 	}
 	e, outcome, err := h.process(ctx, payload, signature)
 	h.finish(nil, e, outcome, StatusCode(err), err, start)
-	h.putEvent(e)
 	return err
 }
 
-// Events are pooled: an Event is only valid until its callbacks return
-// (its slices alias the request buffer anyway), see [Event].
-func (h *Handler) getEvent() *Event {
-	if e, ok := h.events.Get().(*Event); ok {
-		return e
-	}
-	return new(Event)
-}
+// bodyChunk is the first allocation for a body and the most the buffer
+// grows ahead of what has arrived: memory follows the bytes received, not
+// the Content-Length a client declares. Nearly every event fits in one.
+const bodyChunk = 32 << 10
 
-func (h *Handler) putEvent(e *Event) {
-	if e != nil {
-		*e = Event{}
-		h.events.Put(e)
-	}
-}
-
-func (h *Handler) getBuf() *[]byte {
-	if bp, ok := h.bufs.Get().(*[]byte); ok {
-		return bp
-	}
-	b := make([]byte, 0, 16<<10)
-	return &b
-}
-
-// readBody reads the whole body into *bp, growing it, up to max bytes.
-func readBody(r *http.Request, max int64, bp *[]byte) ([]byte, error) {
+// readBody reads the whole body, up to the cap, within the read timeout.
+// The buffer is the event's own (not pooled), so that an Event kept after
+// its callbacks return stays valid.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	max := h.c.maxBody
 	if r.ContentLength > max {
 		return nil, &http.MaxBytesError{Limit: max}
 	}
-	buf := (*bp)[:0]
-	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength {
-		buf = make([]byte, 0, r.ContentLength+512) // room to read EOF without growing
+	rc := http.NewResponseController(w)
+	if d := h.c.readTimeout; d > 0 && !serverReadTimeoutWithin(r, d) {
+		_ = rc.SetReadDeadline(time.Now().Add(d)) // ErrNotSupported: a recorder, a wrapper
 	}
+	// Once the body is in, no read deadline (ours or the server's
+	// ReadTimeout) may end the request while the callbacks run: net/http
+	// cancels the request's context when its background read times out.
+	defer rc.SetReadDeadline(time.Time{})
+
+	size := int64(bodyChunk)
+	if r.ContentLength >= 0 && r.ContentLength < size {
+		size = r.ContentLength + 1 // room to read EOF without growing
+	}
+	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > max {
-				break
+				return nil, &http.MaxBytesError{Limit: max}
 			}
-			buf = append(buf, 0)[:len(buf)]
+			grow := min(cap(buf), bodyChunk*8)
+			if r.ContentLength > int64(len(buf)) {
+				grow = int(min(int64(grow), r.ContentLength-int64(len(buf))+1))
+			}
+			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
 		}
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > max {
-			break
+			return nil, &http.MaxBytesError{Limit: max}
 		}
 		if err == io.EOF {
-			*bp = buf
 			return buf, nil
 		}
 		if err != nil {
-			*bp = buf
-			return nil, fmt.Errorf("%w: reading body: %v", ErrInvalidPayload, err)
+			// %w twice: a middleware's http.MaxBytesReader stays a 413.
+			return nil, fmt.Errorf("%w: reading body: %w", ErrInvalidPayload, err)
 		}
 	}
-	*bp = buf
-	return nil, &http.MaxBytesError{Limit: max}
+}
+
+// serverReadTimeoutWithin reports whether the server serving r has a
+// ReadTimeout no longer than d, which a per-request deadline of d must
+// not extend.
+func serverReadTimeoutWithin(r *http.Request, d time.Duration) bool {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= d
 }
 
 // process is the request path after the body is read: verify, decode,
@@ -254,9 +269,8 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 	if err != nil {
 		return nil, "", err
 	}
-	e := h.getEvent()
+	e := new(Event)
 	if err := parseEnvelope(body, e); err != nil {
-		h.putEvent(e)
 		return nil, "", err
 	}
 	e.Secret = ver.Secret
@@ -266,19 +280,19 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 	if h.c.accounts != nil && !h.c.accounts[e.Account] {
 		return e, "filtered (account)", nil
 	}
-	if e.APIVersion != stripe.APIVersion && !sameReleaseTrain(e.APIVersion) {
-		if h.c.strictAPIVersion {
-			return e, "", fmt.Errorf("%w: event has %q, stripe-go v82 expects %q", ErrAPIVersionMismatch, e.APIVersion, stripe.APIVersion)
-		}
-		if _, seen := h.warned.LoadOrStore(e.APIVersion, true); !seen {
-			h.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: event API version differs from stripe-go's; typed objects may decode wrongly",
-				slog.String("event_id", e.ID), slog.String("api_version", e.APIVersion), slog.String("expected", stripe.APIVersion))
-		}
+	r := h.dispatcher.route(string(e.Type))
+	if len(r.fns) == 0 {
+		// Nothing would run: acknowledge without touching the store, and
+		// without holding it back for its API version.
+		return e, outcomeUnhandled, nil
+	}
+	if err := h.checkAPIVersion(ctx, e); err != nil {
+		return e, "", err
 	}
 	store := h.c.store
 	if store == nil {
-		handled, err := h.dispatcher.dispatch(ctx, e)
-		return e, outcomeOf(handled), err
+		outcome, err := h.dispatcher.run(ctx, e, r)
+		return e, outcome, err
 	}
 	key := e.ID
 	if h.c.dedupKey != nil {
@@ -286,16 +300,22 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 			key = k
 		}
 	}
+	if ctx.Err() != nil {
+		return e, outcomeAbandoned, fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
+	}
 	claim, err := store.Claim(ctx, key, h.c.lease)
 	if err != nil {
+		if ctx.Err() != nil { // the sender left, the store is fine
+			return e, outcomeAbandoned, fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
+		}
 		err = &StoreError{Op: "claim", Err: err}
 		if !h.c.failOpen {
 			return e, "", err
 		}
 		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: dedup store unavailable; processing without dedup (fail open)",
 			slog.String("event_id", e.ID), slog.Any("error", err))
-		handled, err := h.dispatcher.dispatch(ctx, e)
-		return e, outcomeOf(handled), err
+		outcome, err := h.dispatcher.run(ctx, e, r)
+		return e, outcome, err
 	}
 	switch claim.Status {
 	case Done:
@@ -303,7 +323,7 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 	case InProgress:
 		return e, "", ErrInProgress
 	}
-	handled, derr := h.dispatcher.dispatch(ctx, e)
+	outcome, derr := h.dispatcher.run(ctx, e, r)
 	// The claim must be settled even if the client has gone away meanwhile
 	// (Stripe gave up waiting): without the request's cancellation, within
 	// the store client's own timeouts.
@@ -321,14 +341,52 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: marking the event done failed; a later duplicate may run again",
 			slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
 	}
-	return e, outcomeOf(handled), nil
+	return e, outcome, nil
 }
 
-func outcomeOf(handled bool) string {
-	if handled {
-		return "handled"
+const outcomeAbandoned = "abandoned"
+
+// checkAPIVersion holds back, under WithStrictAPIVersion, an event rendered
+// with an API version of another release train; otherwise it logs the
+// mismatch once per version.
+func (h *Handler) checkAPIVersion(ctx context.Context, e *Event) error {
+	if e.APIVersion == stripe.APIVersion || sameReleaseTrain(e.APIVersion) {
+		return nil
 	}
-	return "unhandled"
+	if h.c.strictAPIVersion {
+		return fmt.Errorf("%w: event has %q, stripe-go v82 expects %q", ErrAPIVersionMismatch, e.APIVersion, stripe.APIVersion)
+	}
+	if h.versions.first(e.APIVersion) {
+		h.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: event API version differs from stripe-go's; typed objects may decode wrongly",
+			slog.String("event_id", e.ID), slog.String("api_version", e.APIVersion), slog.String("expected", stripe.APIVersion))
+	}
+	return nil
+}
+
+// maxVersionWarnings bounds the API versions remembered as already logged:
+// there are a handful of real ones, and a sender that makes up versions
+// must not grow the set without bound.
+const maxVersionWarnings = 64
+
+// versionWarnings remembers the API versions already logged, up to
+// maxVersionWarnings; past that, every other version is taken as seen.
+type versionWarnings struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// first reports whether v is seen for the first time and should be logged.
+func (w *versionWarnings) first(v string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen[v] || len(w.seen) >= maxVersionWarnings {
+		return false
+	}
+	if w.seen == nil {
+		w.seen = make(map[string]bool)
+	}
+	w.seen[v] = true
+	return true
 }
 
 // sameReleaseTrain reports whether v is on stripe-go's release train
@@ -342,11 +400,10 @@ func sameReleaseTrain(v string) bool {
 func (h *Handler) finish(r *http.Request, e *Event, outcome string, status int, err error, start time.Time) {
 	level := slog.LevelDebug
 	switch {
-	case status >= 500 || status == http.StatusConflict:
+	case outcome == outcomeAbandoned || status == http.StatusConflict:
+		level = slog.LevelInfo // nothing is wrong here: Stripe retries
+	case status >= 500:
 		level = slog.LevelError
-		if status == http.StatusConflict {
-			level = slog.LevelInfo
-		}
 	case status >= 400:
 		level = slog.LevelWarn
 	}
@@ -355,7 +412,7 @@ func (h *Handler) finish(r *http.Request, e *Event, outcome string, status int, 
 		ctx = r.Context()
 	}
 	if h.c.logger.Enabled(ctx, level) {
-		attrs := make([]slog.Attr, 0, 7)
+		attrs := make([]slog.Attr, 0, 8)
 		if e != nil {
 			attrs = append(attrs, slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.String("secret", e.Secret))
 		}
@@ -365,6 +422,10 @@ func (h *Handler) finish(r *http.Request, e *Event, outcome string, status int, 
 		}
 		if err != nil {
 			attrs = append(attrs, slog.String("error", err.Error()))
+			var p *PanicError
+			if errors.As(err, &p) {
+				attrs = append(attrs, slog.String("stack", string(p.Stack)))
+			}
 		}
 		h.c.logger.LogAttrs(ctx, level, "stripe webhook", attrs...)
 	}

@@ -72,7 +72,7 @@ func newHarness(t *testing.T, opts ...stripewebhook.Option) *harness {
 			hs.mu.Unlock()
 		}),
 	}, opts...)
-	h, err := stripewebhook.NewHandler(d, []stripewebhook.Secret{{Name: "current", Value: testSecret}}, opts...)
+	h, err := stripewebhook.NewHandler(d, []stripewebhook.Secret{stripewebhook.NewSecret("current", testSecret)}, opts...)
 	require.NoError(t, err)
 	hs.h = h
 	return hs
@@ -98,12 +98,12 @@ func (hs *harness) serve(req *http.Request) *httptest.ResponseRecorder {
 func invoicePaid(t testing.TB) []byte { return webhooktest.Fixture(t, "invoice.paid") }
 
 func signedAt(t testing.TB, payload []byte, at time.Time) *http.Request {
-	return webhooktest.NewRequestAt(t, payload, at, testSecret)
+	return webhooktest.NewRequestAt(t, "/webhook", payload, at, testSecret)
 }
 
 func TestHandlerDelivers(t *testing.T) {
 	hs := newHarness(t)
-	rec := hs.serve(webhooktest.NewRequest(t, testSecret, invoicePaid(t)))
+	rec := hs.serve(webhooktest.NewRequest(t, "/webhook", invoicePaid(t), testSecret))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "ok\n", rec.Body.String())
 	assert.Equal(t, int32(1), hs.runs.Load())
@@ -158,7 +158,7 @@ func TestStatusPolicy(t *testing.T) {
 		{"no header", nil, withHeader(""), 400, "missing Stripe-Signature header", 0},
 		{"malformed header", nil, withHeader("v1,t=1"), 400, "malformed Stripe-Signature header", 0},
 		{"forged signature", nil, withHeader("t=" + itoa(now.Unix()) + ",v1=" + strings.Repeat("ab", 32)), 400, "no valid signature", 0},
-		{"other secret", nil, func(t *testing.T) *http.Request { return webhooktest.NewRequest(t, "whsec_other", inv) }, 400, "no valid signature", 0},
+		{"other secret", nil, func(t *testing.T) *http.Request { return webhooktest.NewRequest(t, "/webhook", inv, "whsec_other") }, 400, "no valid signature", 0},
 		{"body changed", nil, func(t *testing.T) *http.Request {
 			r := signedAt(t, inv, now)
 			changed := bytes.Replace(inv, []byte(`"amount_paid": 1000`), []byte(`"amount_paid": 1`), 1)
@@ -218,18 +218,18 @@ func TestCallbackErrorReleasesClaim(t *testing.T) {
 	hs := newHarness(t)
 	hs.fail.Store(1)
 	inv := invoicePaid(t)
-	rec := hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	rec := hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret))
 	assert.Equal(t, http.StatusInternalServerError, rec.Code)
 	assert.NotContains(t, rec.Body.String(), "hunter2", "a callback's error never reaches the response")
 	assert.Equal(t, int32(1), hs.runs.Load())
 
 	// Stripe's retry runs the callback again, and succeeds.
-	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	rec = hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, int32(2), hs.runs.Load())
 
 	// A duplicate after success is acknowledged without running.
-	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	rec = hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, int32(2), hs.runs.Load())
 	assert.Contains(t, hs.logs.String(), "outcome=duplicate")
@@ -239,7 +239,7 @@ func TestCallbackPanicReleasesClaim(t *testing.T) {
 	hs := newHarness(t)
 	hs.panic.Store(true)
 	inv := invoicePaid(t)
-	rec := hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	rec := hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret))
 	assert.Equal(t, http.StatusInternalServerError, rec.Code)
 	assert.NotContains(t, rec.Body.String(), "callback bug")
 	var pe *stripewebhook.PanicError
@@ -247,7 +247,7 @@ func TestCallbackPanicReleasesClaim(t *testing.T) {
 	require.ErrorAs(t, hs.hooks[0], &pe)
 
 	hs.panic.Store(false)
-	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	rec = hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, int32(2), hs.runs.Load())
 }
@@ -257,16 +257,16 @@ func TestInProgressElsewhere(t *testing.T) {
 	hs.block = make(chan struct{})
 	inv := invoicePaid(t)
 	first := make(chan int)
-	go func() { first <- hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code }()
+	go func() { first <- hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret)).Code }()
 	require.Eventually(t, func() bool { return hs.runs.Load() == 1 }, 5*time.Second, time.Millisecond)
 
-	rec := hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	rec := hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret))
 	assert.Equal(t, http.StatusConflict, rec.Code)
 	assert.Equal(t, int32(1), hs.runs.Load())
 
 	close(hs.block)
 	assert.Equal(t, http.StatusOK, <-first)
-	rec = hs.serve(webhooktest.NewRequest(t, testSecret, inv))
+	rec = hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, int32(1), hs.runs.Load())
 }
@@ -279,7 +279,7 @@ func TestSameEventHundredTimesAtOnce(t *testing.T) {
 	codes := make(chan int, 100)
 	start := make(chan struct{})
 	for range 100 {
-		req := webhooktest.NewRequest(t, testSecret, inv)
+		req := webhooktest.NewRequest(t, "/webhook", inv, testSecret)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -303,7 +303,7 @@ func TestRollingSecrets(t *testing.T) {
 	var secret string
 	d.HandleFunc("*", func(_ context.Context, e *stripewebhook.Event) error { secret = e.Secret; return nil })
 	h, err := stripewebhook.NewHandler(d, []stripewebhook.Secret{
-		{Name: "new", Value: "whsec_new"}, {Name: "old", Value: "whsec_old"}, {Name: "connect", Value: "whsec_connect"},
+		stripewebhook.NewSecret("new", "whsec_new"), stripewebhook.NewSecret("old", "whsec_old"), stripewebhook.NewSecret("connect", "whsec_connect"),
 	}, stripewebhook.WithDedup(nil))
 	require.NoError(t, err)
 	for _, tt := range []struct {
@@ -315,7 +315,7 @@ func TestRollingSecrets(t *testing.T) {
 		{[]string{"whsec_connect"}, "connect"},
 	} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, webhooktest.NewRequestAt(t, invoicePaid(t), time.Now(), tt.signers...))
+		h.ServeHTTP(rec, webhooktest.NewRequestAt(t, "/webhook", invoicePaid(t), time.Now(), tt.signers...))
 		require.Equal(t, http.StatusOK, rec.Code)
 		assert.Equal(t, tt.want, secret)
 	}
@@ -329,7 +329,7 @@ func TestLargeInvoiceUnderDefaultCap(t *testing.T) {
 	pad := `"metadata": {"note": "` + strings.Repeat("x", 200<<10) + `"},`
 	body = bytes.Replace(body, []byte(`"object": "invoice",`), []byte(`"object": "invoice", `+pad), 1)
 	require.Greater(t, len(body), 200<<10)
-	rec := hs.serve(webhooktest.NewRequest(t, testSecret, body))
+	rec := hs.serve(webhooktest.NewRequest(t, "/webhook", body, testSecret))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, int32(1), hs.runs.Load())
 }
@@ -345,7 +345,7 @@ func TestMountedOnServeMux(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "unsigned")
-	req := webhooktest.NewRequest(t, testSecret, inv)
+	req := webhooktest.NewRequest(t, "/webhook", inv, testSecret)
 	req2, _ := http.NewRequest("POST", srv.URL+"/webhook", bytes.NewReader(inv))
 	req2.Header = req.Header
 	resp, err = http.DefaultClient.Do(req2)
@@ -369,7 +369,7 @@ func TestHandleWithoutHTTP(t *testing.T) {
 
 func TestBodyReadError(t *testing.T) {
 	hs := newHarness(t)
-	req := webhooktest.NewRequest(t, testSecret, invoicePaid(t))
+	req := webhooktest.NewRequest(t, "/webhook", invoicePaid(t), testSecret)
 	req.Body = io.NopCloser(io.MultiReader(bytes.NewReader([]byte(`{"id":`)), errReader{}))
 	req.ContentLength = -1
 	rec := hs.serve(req)
@@ -384,7 +384,7 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection re
 func TestAPIVersionMismatchLogged(t *testing.T) {
 	hs := newHarness(t)
 	old := bytes.Replace(invoicePaid(t), []byte(stripe.APIVersion), []byte("2024-06-20"), 1)
-	rec := hs.serve(webhooktest.NewRequest(t, testSecret, old))
+	rec := hs.serve(webhooktest.NewRequest(t, "/webhook", old, testSecret))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, int32(1), hs.runs.Load())
 	assert.Contains(t, hs.logs.String(), "api_version=2024-06-20")
@@ -412,18 +412,18 @@ func TestCustomDedupKey(t *testing.T) {
 		return string(e.Type) + ":" + e.Account
 	}))
 	inv := invoicePaid(t)
-	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret)).Code)
 	other := webhooktest.WithID(t, inv, "evt_other")
-	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, other)).Code)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, "/webhook", other, testSecret)).Code)
 	assert.Equal(t, int32(1), hs.runs.Load(), "same key, so the second event was a duplicate")
 }
 
 func TestEmptyDedupKeyFallsBackToID(t *testing.T) {
 	hs := newHarness(t, stripewebhook.WithDedupKey(func(*stripewebhook.Event) string { return "" }))
 	inv := invoicePaid(t)
-	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code)
-	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, webhooktest.WithID(t, inv, "evt_other"))).Code)
-	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, testSecret, inv)).Code)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret)).Code)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, "/webhook", webhooktest.WithID(t, inv, "evt_other"), testSecret)).Code)
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret)).Code)
 	assert.Equal(t, int32(2), hs.runs.Load(), "two distinct events ran, the duplicate did not")
 }
 

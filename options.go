@@ -1,6 +1,8 @@
 package stripewebhook
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,6 +13,15 @@ import (
 // them.
 const DefaultMaxBodyBytes = 1 << 20
 
+// DefaultReadTimeout bounds how long the handler waits for a delivery's
+// body. Stripe sends it at once; a client that trickles it, or declares a
+// length it never sends, is cut off after this.
+const DefaultReadTimeout = 30 * time.Second
+
+// ErrInvalidOption means an option is out of range or can never be what
+// was meant (it would drop every event, say). It is wrapped with the detail.
+var ErrInvalidOption = errors.New("stripewebhook: invalid option")
+
 // Option configures a [Handler] (and, for the options that say so, a
 // [Verifier] or a [MemoryStore]).
 type Option func(*config)
@@ -19,6 +30,7 @@ type config struct {
 	tolerance        time.Duration
 	now              func() time.Time
 	maxBody          int64
+	readTimeout      time.Duration
 	store            Store
 	storeSet         bool
 	dedupKey         func(*Event) string
@@ -34,16 +46,36 @@ type config struct {
 
 func newConfig(opts []Option) *config {
 	c := &config{
-		tolerance: DefaultTolerance,
-		now:       time.Now,
-		maxBody:   DefaultMaxBodyBytes,
-		lease:     DefaultLease,
-		retention: DefaultRetention,
+		tolerance:   DefaultTolerance,
+		now:         time.Now,
+		maxBody:     DefaultMaxBodyBytes,
+		readTimeout: DefaultReadTimeout,
+		lease:       DefaultLease,
+		retention:   DefaultRetention,
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
+}
+
+// check reports the options that are out of range, or that would silently
+// drop every event.
+func (c *config) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	}
+	switch {
+	case c.maxBody <= 0:
+		return bad("max body bytes must be positive")
+	case c.readTimeout <= 0:
+		return bad("read timeout must be positive")
+	case c.lease <= 0 || c.retention <= 0:
+		return bad("dedup lease and retention must be positive")
+	case c.accounts != nil && len(c.accounts) == 0:
+		return bad(`WithAccounts with no account would drop every event (use "" for the platform's own events)`)
+	}
+	return nil
 }
 
 // WithTolerance sets how far the signed timestamp may be from now, in
@@ -65,6 +97,13 @@ func WithClock(now func() time.Time) Option {
 // WithMaxBodyBytes caps the body (default [DefaultMaxBodyBytes]); a longer
 // one gets 413.
 func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+
+// WithReadTimeout bounds the time to read a delivery's body (default
+// [DefaultReadTimeout]), through [http.ResponseController], so that a
+// handler mounted on a server without a ReadTimeout cannot be held open by
+// a slow client. A server's ReadTimeout that is shorter is left in force.
+// Zero or negative is a configuration error.
+func WithReadTimeout(d time.Duration) Option { return func(c *config) { c.readTimeout = d } }
 
 // WithDedup sets the dedup store. The default is an in-process
 // [MemoryStore]; replicas need a shared one. nil turns dedup off, so that
@@ -94,7 +133,8 @@ func WithDedupFailOpen() Option { return func(c *config) { c.failOpen = true } }
 // WithLogger sets the structured logger (default slog.Default()). The
 // handler logs event id, type, secret name, status and duration; never a
 // secret or a signature. Successes are logged at Debug, failures at Warn
-// (the sender's fault) or Error (ours).
+// (the sender's fault) or Error (ours), with the stack of a panic. Applies
+// to a [MemoryStore] too.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithErrorHook calls fn for every delivery that did not get a 2xx, with the
@@ -112,7 +152,8 @@ func WithLivemode(live bool) Option { return func(c *config) { c.livemode = &liv
 
 // WithAccounts acknowledges (200) without dispatching the events whose
 // account is not one of ids. The empty string stands for the platform's
-// own events, which have no account.
+// own events, which have no account. No id at all is a configuration
+// error: it would drop every event.
 func WithAccounts(ids ...string) Option {
 	return func(c *config) {
 		c.accounts = make(map[string]bool, len(ids))
@@ -124,6 +165,8 @@ func WithAccounts(ids ...string) Option {
 
 // WithStrictAPIVersion fails (500, so Stripe retries once the code is
 // upgraded) the events whose API version is on another release train than
-// stripe-go v82's stripe.APIVersion, since their typed objects may decode
-// wrongly. Without it such events are processed and the mismatch logged.
+// stripe-go v82's stripe.APIVersion and that would run a callback, since
+// their typed objects may decode wrongly. Events that no callback handles
+// are acknowledged whatever their version. Without it such events are
+// processed and the mismatch logged (once per version).
 func WithStrictAPIVersion() Option { return func(c *config) { c.strictAPIVersion = true } }

@@ -124,6 +124,21 @@ func (e *Event) Stripe() (*stripe.Event, error) {
 	return &se, nil
 }
 
+// DecodePrevious decodes data.previous_attributes into a *T: the values
+// that the fields named there had before the change (the others are left
+// zero). It returns nil, nil for events that carry no previous attributes.
+// Unlike [Decode], it decodes on every call.
+func DecodePrevious[T any](e *Event) (*T, error) {
+	if len(e.PreviousAttributes) == 0 || string(e.PreviousAttributes) == "null" {
+		return nil, nil
+	}
+	v := new(T)
+	if err := json.Unmarshal(e.PreviousAttributes, v); err != nil {
+		return nil, fmt.Errorf("stripewebhook: decoding data.previous_attributes of %s as %T: %w", e.ID, v, err)
+	}
+	return v, nil
+}
+
 // Decode decodes data.object into a *T, such as *stripe.Invoice, once per
 // event: callbacks of the same event asking for the same T share the result
 // (so a callback should not modify it). When T is a stripe-go resource whose
@@ -163,25 +178,32 @@ func checkObjectType[T any](raw []byte) error {
 	if got == want {
 		return nil
 	}
-	// Polymorphic wrappers stripe-go decodes by the object field.
-	switch t.Name() {
-	case "AccountExternalAccount", "ExternalAccount":
-		if got == "bank_account" || got == "card" {
-			return nil
-		}
-	case "PaymentSource":
+	if polymorphicWrapper(t.Name()) {
 		return nil
 	}
 	return fmt.Errorf("%w: data.object is a %q, the callback takes a *stripe.%s", ErrObjectMismatch, name, t.Name())
 }
 
+// polymorphicWrapper reports whether a stripe-go type decodes several
+// objects, told apart by their "object" field (a card or a bank account).
+func polymorphicWrapper(name string) bool {
+	switch name {
+	case "AccountExternalAccount", "ExternalAccount", "PaymentSource":
+		return true
+	}
+	return false
+}
+
 // snake turns a Go type name into Stripe's object name: PaymentIntent →
-// payment_intent.
+// payment_intent, TaxID → tax_id.
 func snake(s string) string {
 	var b strings.Builder
-	for i, r := range s {
+	rs := []rune(s)
+	for i, r := range rs {
 		if unicode.IsUpper(r) {
-			if i > 0 {
+			prevLower := i > 0 && !unicode.IsUpper(rs[i-1])
+			nextLower := i > 0 && i+1 < len(rs) && !unicode.IsUpper(rs[i+1])
+			if prevLower || nextLower {
 				b.WriteByte('_')
 			}
 			r = unicode.ToLower(r)

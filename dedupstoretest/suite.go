@@ -314,7 +314,7 @@ func Outage(t *testing.T, c Config) {
 	payload := webhooktest.WithID(t, webhooktest.Fixture(t, "invoice.paid"), Key(t))
 	deliver := func() int {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, webhooktest.NewRequest(t, secret, payload))
+		h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", payload, secret))
 		return rec.Code
 	}
 

@@ -44,7 +44,7 @@ func TestPrintsTheGuideLines(t *testing.T) {
 	}
 	for _, typ := range []string{"payment_intent.succeeded", "payment_method.attached", "charge.succeeded", "payment_intent.succeeded"} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, webhooktest.NewRequest(t, secret, webhooktest.Fixture(t, typ)))
+		h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", webhooktest.Fixture(t, typ), secret))
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s: %d %s", typ, rec.Code, rec.Body)
 		}

@@ -34,7 +34,7 @@ func TestMounted(t *testing.T) {
 			payload := webhooktest.Fixture(t, "invoice.paid")
 
 			rec := httptest.NewRecorder()
-			srv.ServeHTTP(rec, webhooktest.NewRequest(t, secret, payload))
+			srv.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", payload, secret))
 			if rec.Code != http.StatusOK || len(got) != 1 || got[0] != "in_123" {
 				t.Fatalf("signed delivery: %d %q, callback saw %v", rec.Code, rec.Body, got)
 			}
