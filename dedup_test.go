@@ -1,7 +1,11 @@
 package stripewebhook_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +61,20 @@ func TestClaimStatusString(t *testing.T) {
 	assert.Equal(t, "in progress", stripewebhook.InProgress.String())
 	assert.Equal(t, "done", stripewebhook.Done.String())
 	assert.Equal(t, "ClaimStatus(9)", stripewebhook.ClaimStatus(9).String())
+}
+
+// Past its bound, the memory store evicts completed events before their
+// retention ends, and says so, once.
+func TestMemoryStoreSaysWhenRetentionIsShortened(t *testing.T) {
+	var logs bytes.Buffer
+	m := stripewebhook.NewMemoryStore(2, stripewebhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	ctx := context.Background()
+	for i := range 10 {
+		key := "evt_" + strconv.Itoa(i)
+		c, err := m.Claim(ctx, key, time.Minute)
+		require.NoError(t, err)
+		require.NoError(t, m.Complete(ctx, key, c.Token, time.Hour))
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "evicts completed events before their retention ends"), logs.String())
+	assert.Contains(t, logs.String(), "max_entries=2")
 }

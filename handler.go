@@ -210,19 +210,31 @@ const bodyChunk = 32 << 10
 // The buffer is the event's own (not pooled), so that an Event kept after
 // its callbacks return stays valid.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	max := h.c.maxBody
-	if r.ContentLength > max {
-		return nil, &http.MaxBytesError{Limit: max}
+	limit := h.c.maxBody
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
 	}
 	rc := http.NewResponseController(w)
 	if d := h.c.readTimeout; d > 0 && !serverReadTimeoutWithin(r, d) {
 		_ = rc.SetReadDeadline(time.Now().Add(d)) // ErrNotSupported: a recorder, a wrapper
 	}
+	body, err := readAll(r, limit)
+	if err != nil {
+		// Leave the deadline in force and drop the connection: net/http
+		// would otherwise wait for the rest of the body to reuse it.
+		w.Header().Set("Connection", "close")
+		return nil, err
+	}
 	// Once the body is in, no read deadline (ours or the server's
 	// ReadTimeout) may end the request while the callbacks run: net/http
 	// cancels the request's context when its background read times out.
-	defer rc.SetReadDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
+	return body, nil
+}
 
+// readAll reads r's body up to limit bytes, growing its buffer as bytes
+// arrive.
+func readAll(r *http.Request, limit int64) ([]byte, error) {
 	size := int64(bodyChunk)
 	if r.ContentLength >= 0 && r.ContentLength < size {
 		size = r.ContentLength + 1 // room to read EOF without growing
@@ -230,8 +242,8 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
-			if int64(len(buf)) > max {
-				return nil, &http.MaxBytesError{Limit: max}
+			if int64(len(buf)) > limit {
+				return nil, &http.MaxBytesError{Limit: limit}
 			}
 			grow := min(cap(buf), bodyChunk*8)
 			if r.ContentLength > int64(len(buf)) {
@@ -241,8 +253,8 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		}
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > max {
-			return nil, &http.MaxBytesError{Limit: max}
+		if int64(len(buf)) > limit {
+			return nil, &http.MaxBytesError{Limit: limit}
 		}
 		if err == io.EOF {
 			return buf, nil

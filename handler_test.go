@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -437,4 +438,217 @@ func TestStatusCode(t *testing.T) {
 	var se *stripewebhook.StoreError
 	require.ErrorAs(t, error(&stripewebhook.StoreError{Op: "claim", Err: errStoreDown}), &se)
 	assert.ErrorIs(t, se, errStoreDown)
+}
+
+// newCallbackHandler is a handler whose invoice.paid callback returns what
+// next returns, counting runs.
+func newCallbackHandler(t *testing.T, next func() error, opts ...stripewebhook.Option) (*stripewebhook.Handler, *atomic.Int32, *bytes.Buffer) {
+	t.Helper()
+	var runs atomic.Int32
+	logs := new(bytes.Buffer)
+	d := stripewebhook.NewDispatcher()
+	require.NoError(t, d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error {
+		runs.Add(1)
+		return next()
+	}))
+	var mu sync.Mutex
+	opts = append([]stripewebhook.Option{stripewebhook.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), opts...)
+	require.NoError(t, err)
+	return h, &runs, logs
+}
+
+// A callback's error is the application's failure (500, retried), whatever
+// it wraps; the hook still sees what it wraps.
+func TestCallbackErrorIs500WhateverItWraps(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"invalid payload", fmt.Errorf("Event.Stripe: %w", stripewebhook.ErrInvalidPayload)},
+		{"in progress", stripewebhook.ErrInProgress},
+		{"store unavailable", &stripewebhook.StoreError{Op: "claim", Err: errStoreDown}},
+		{"no valid signature", stripewebhook.ErrNoValidSignature},
+		{"timestamp", &stripewebhook.TimestampError{Tolerance: time.Minute}},
+		{"max bytes", &http.MaxBytesError{Limit: 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fail := true
+			var hooked error
+			h, runs, logs := newCallbackHandler(t, func() error {
+				if fail {
+					fail = false
+					return tt.err
+				}
+				return nil
+			}, stripewebhook.WithErrorHook(func(_ *http.Request, _ *stripewebhook.Event, err error) { hooked = err }))
+			inv := invoicePaid(t)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", inv, testSecret))
+			assert.Equal(t, http.StatusInternalServerError, rec.Code)
+			assert.Equal(t, int32(1), runs.Load())
+			assert.ErrorIs(t, hooked, tt.err, "the original error stays reachable")
+			var cbErr *stripewebhook.CallbackError
+			assert.ErrorAs(t, hooked, &cbErr)
+			assert.Contains(t, logs.String(), "level=ERROR", "logged as our failure, not the sender's")
+			assert.NotContains(t, logs.String(), "level=WARN")
+
+			rec = httptest.NewRecorder()
+			h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", inv, testSecret))
+			assert.Equal(t, http.StatusOK, rec.Code, "the claim was released: Stripe's retry runs")
+			assert.Equal(t, int32(2), runs.Load())
+		})
+	}
+}
+
+// A body cap applied by a middleware is a 413 too, not a 400.
+func TestMiddlewareBodyCapIs413(t *testing.T) {
+	h, runs, _ := newCallbackHandler(t, func() error { return nil })
+	rec := httptest.NewRecorder()
+	http.MaxBytesHandler(h, 1024).ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", invoicePaid(t), testSecret))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+	assert.Equal(t, int32(0), runs.Load())
+}
+
+// ctxStore fails, as a network store does, when the context is done.
+type ctxStore struct{ stripewebhook.Store }
+
+func (s ctxStore) Claim(ctx context.Context, key string, lease time.Duration) (stripewebhook.Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return stripewebhook.Claim{}, fmt.Errorf("dial tcp: %w", err)
+	}
+	return s.Store.Claim(ctx, key, lease)
+}
+
+// Under fail-open, a delivery Stripe gave up on is not a store outage:
+// nothing runs (an event already done does not run again), nothing is
+// logged as an outage.
+func TestCancelledDeliveryIsNotAnOutage(t *testing.T) {
+	for _, failOpen := range []bool{true, false} {
+		t.Run(fmt.Sprintf("failOpen=%v", failOpen), func(t *testing.T) {
+			opts := []stripewebhook.Option{stripewebhook.WithDedup(ctxStore{stripewebhook.NewMemoryStore(0)})}
+			if failOpen {
+				opts = append(opts, stripewebhook.WithDedupFailOpen())
+			}
+			h, runs, logs := newCallbackHandler(t, func() error { return nil }, opts...)
+			inv := invoicePaid(t)
+			header := webhooktest.Header(inv, time.Now(), testSecret)
+			require.NoError(t, h.Handle(context.Background(), inv, header))
+			require.Equal(t, int32(1), runs.Load())
+
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			for _, payload := range [][]byte{inv, webhooktest.WithID(t, inv, "evt_new")} {
+				err := h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), testSecret))
+				require.ErrorIs(t, err, stripewebhook.ErrAbandoned)
+				require.ErrorIs(t, err, context.Canceled)
+				assert.NotErrorIs(t, err, stripewebhook.ErrStoreUnavailable)
+			}
+			assert.Equal(t, int32(1), runs.Load(), "neither the done event nor the new one ran")
+			assert.NotContains(t, logs.String(), "unavailable")
+			assert.NotContains(t, logs.String(), "level=ERROR")
+			assert.Contains(t, logs.String(), "outcome=abandoned")
+		})
+	}
+}
+
+func TestStrictAPIVersionHoldsBackOnlyWhatWouldRun(t *testing.T) {
+	h, runs, _ := newCallbackHandler(t, func() error { return nil }, stripewebhook.WithStrictAPIVersion())
+	old := webhooktest.Fixture(t, "invoice.paid", webhooktest.APIVersion("2024-06-20"))
+	err := h.Handle(context.Background(), old, webhooktest.Header(old, time.Now(), testSecret))
+	require.ErrorIs(t, err, stripewebhook.ErrAPIVersionMismatch)
+	assert.Equal(t, 500, stripewebhook.StatusCode(err))
+	assert.Equal(t, int32(0), runs.Load())
+
+	unhandled := webhooktest.Fixture(t, "balance.available", webhooktest.APIVersion("2024-06-20"))
+	require.NoError(t, h.Handle(context.Background(), unhandled, webhooktest.Header(unhandled, time.Now(), testSecret)),
+		"no callback would run it: acknowledged, never retried for days")
+}
+
+func TestAPIVersionWarningsBounded(t *testing.T) {
+	h, runs, logs := newCallbackHandler(t, func() error { return nil })
+	for i := range 200 {
+		p := webhooktest.Fixture(t, "invoice.paid", webhooktest.ID(fmt.Sprintf("evt_v%d", i)), webhooktest.APIVersion(fmt.Sprintf("2020-01-%02d.v%d", i%28+1, i)))
+		require.NoError(t, h.Handle(context.Background(), p, webhooktest.Header(p, time.Now(), testSecret)))
+	}
+	assert.Equal(t, int32(200), runs.Load())
+	n := strings.Count(logs.String(), "event API version differs")
+	assert.Equal(t, 64, n, "one line per version, for a bounded number of versions")
+}
+
+func TestPanicLoggedWithStack(t *testing.T) {
+	h, runs, logs := newCallbackHandler(t, func() error { panic("callback bug") })
+	inv := invoicePaid(t)
+	err := h.Handle(context.Background(), inv, webhooktest.Header(inv, time.Now(), testSecret))
+	var p *stripewebhook.PanicError
+	require.ErrorAs(t, err, &p)
+	assert.Equal(t, int32(1), runs.Load())
+	assert.Contains(t, logs.String(), "stack=")
+	assert.Contains(t, logs.String(), "handler_test.go", "the stack names the callback's frame")
+}
+
+func TestCatchAllRunLoggedAsHandled(t *testing.T) {
+	var buf bytes.Buffer
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error { return nil })
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret),
+		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	require.NoError(t, err)
+	p := webhooktest.Fixture(t, "balance.available")
+	require.NoError(t, h.Handle(context.Background(), p, webhooktest.Header(p, time.Now(), testSecret)))
+	assert.Contains(t, buf.String(), `outcome="handled (catch-all)"`)
+}
+
+func TestConfigurationsThatDropEverythingFail(t *testing.T) {
+	_, err := stripewebhook.NewHandler(stripewebhook.NewDispatcher(), stripewebhook.Secrets(testSecret))
+	require.ErrorIs(t, err, stripewebhook.ErrNoCallbacks)
+
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil })
+	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithAccounts())
+	require.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+	assert.Contains(t, err.Error(), "every event")
+	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithReadTimeout(0))
+	require.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithAccounts(""))
+	require.NoError(t, err, "the platform's own events only")
+}
+
+// An Event kept after its callback returned stays what it was, while the
+// handler serves other deliveries (run with -race).
+func TestRetainedEventStaysValid(t *testing.T) {
+	var kept []*stripewebhook.Event
+	var mu sync.Mutex
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(_ context.Context, e *stripewebhook.Event) error {
+		mu.Lock()
+		kept = append(kept, e)
+		mu.Unlock()
+		return nil
+	})
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	inv := invoicePaid(t)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", webhooktest.WithID(t, inv, fmt.Sprintf("evt_kept_%02d", i)), testSecret))
+			assert.Equal(t, 200, rec.Code)
+		}()
+	}
+	wg.Wait()
+	require.Len(t, kept, 40)
+	seen := map[string]bool{}
+	for _, e := range kept {
+		assert.True(t, strings.HasPrefix(e.ID, "evt_kept_"), e.ID)
+		assert.Contains(t, string(e.Payload), `"id": "`+e.ID+`"`)
+		inv, err := stripewebhook.Decode[stripe.Invoice](e)
+		require.NoError(t, err)
+		assert.Equal(t, "in_123", inv.ID)
+		seen[e.ID] = true
+	}
+	assert.Len(t, seen, 40)
 }

@@ -3,10 +3,10 @@ package stripewebhook
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-		"errors"
+	"errors"
 	"fmt"
 	"hash"
-		"strconv"
+	"strconv"
 	"sync"
 	"time"
 )
