@@ -41,7 +41,10 @@ func slowServer(t *testing.T, h http.Handler) string {
 func TestSlowClientsAreCutOff(t *testing.T) {
 	var runs sync.WaitGroup
 	d := stripewebhook.NewDispatcher()
-	d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error { t.Error("a partial body ran a callback"); return nil })
+	d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error {
+		t.Error("a partial body ran a callback")
+		return nil
+	})
 	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret),
 		stripewebhook.WithReadTimeout(300*time.Millisecond), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)

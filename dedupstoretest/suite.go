@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ func Run(t *testing.T, c Config) {
 	t.Run("Retention", func(t *testing.T) { Retention(t, c.New(t)) })
 	t.Run("ConcurrentClaims", func(t *testing.T) { ConcurrentClaims(t, c.New(t)) })
 	t.Run("Replicas", func(t *testing.T) { Replicas(t, c.New(t)) })
+	t.Run("LongKeys", func(t *testing.T) { LongKeys(t, c.New(t)) })
+	t.Run("AbandonedDelivery", func(t *testing.T) { AbandonedDelivery(t, c.New(t)) })
 	if c.NewVia != nil && c.Backend != "" {
 		t.Run("Outage", func(t *testing.T) { Outage(t, c) })
 	}
@@ -67,15 +70,23 @@ func claim(t testing.TB, s stripewebhook.Store, key string, lease time.Duration,
 	t.Helper()
 	c, err := s.Claim(context.Background(), key, lease)
 	if err != nil {
-		t.Fatalf("Claim(%s): %v", key, err)
+		t.Fatalf("Claim(%s): %.300v", short(key), err)
 	}
 	if c.Status != want {
-		t.Fatalf("Claim(%s) = %v, want %v", key, c.Status, want)
+		t.Fatalf("Claim(%s) = %v, want %v", short(key), c.Status, want)
 	}
 	if (want == stripewebhook.Claimed) != (c.Token != "") {
-		t.Fatalf("Claim(%s) = %v with token %q", key, c.Status, c.Token)
+		t.Fatalf("Claim(%s) = %v with token %q", short(key), c.Status, c.Token)
 	}
 	return c.Token
+}
+
+// short abbreviates the long keys of LongKeys in messages.
+func short(key string) string {
+	if len(key) > 60 {
+		return fmt.Sprintf("%s…%s (%d bytes)", key[:40], key[len(key)-10:], len(key))
+	}
+	return key
 }
 
 func mustNil(t testing.TB, what string, err error) {
@@ -129,6 +140,48 @@ func Semantics(t *testing.T, s stripewebhook.Store) {
 	k3 := Key(t)
 	mustNil(t, "Complete", s.Complete(ctx, k3, claim(t, s, k3, lease, stripewebhook.Claimed), stripewebhook.DefaultRetention))
 	claim(t, s, k3, lease, stripewebhook.Done)
+}
+
+// LongKeys checks that any key is storable (a WithDedupKey may build long
+// ones) and that long keys differing in their last byte stay distinct.
+func LongKeys(t *testing.T, s stripewebhook.Store) {
+	ctx := context.Background()
+	noise := make([]byte, 8<<10) // incompressible, unlike a repeated byte
+	_, _ = rand.Read(noise)
+	base := Key(t) + ":" + base64.StdEncoding.EncodeToString(noise) + ":é\u2603'\"%_\\"
+	k1, k2 := base+"1", base+"2"
+	tok := claim(t, s, k1, time.Minute, stripewebhook.Claimed)
+	claim(t, s, k2, time.Minute, stripewebhook.Claimed)
+	claim(t, s, k1, time.Minute, stripewebhook.InProgress)
+	mustNil(t, "Complete of a long key", s.Complete(ctx, k1, tok, time.Hour))
+	claim(t, s, k1, time.Minute, stripewebhook.Done)
+	claim(t, s, k2, time.Minute, stripewebhook.InProgress)
+}
+
+// AbandonedDelivery checks, through a handler that fails open, that a
+// delivery whose context is already done (Stripe gave up waiting) is not
+// taken for a store outage: an event already processed does not run again.
+func AbandonedDelivery(t *testing.T, s stripewebhook.Store) {
+	var runs atomic.Int32
+	d := stripewebhook.NewDispatcher()
+	mustNil(t, "register", d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error {
+		runs.Add(1)
+		return nil
+	}))
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), stripewebhook.WithDedup(s),
+		stripewebhook.WithDedupFailOpen(), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	mustNil(t, "NewHandler", err)
+	payload := webhooktest.WithID(t, webhooktest.Fixture(t, "invoice.paid"), Key(t))
+	mustNil(t, "first delivery", h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), secret)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), secret))
+	if !errors.Is(err, stripewebhook.ErrAbandoned) {
+		t.Fatalf("abandoned delivery: %v, want ErrAbandoned", err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("the callback ran %d times, want once", n)
+	}
 }
 
 // LeaseExpiry checks that a claim never completed can be taken again after

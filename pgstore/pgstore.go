@@ -12,6 +12,10 @@
 //	    completed_at timestamptz
 //	);
 //
+// Keys longer than [MaxKeyLen] bytes (possible with WithDedupKey) are
+// stored as "sha256:" and the hex SHA-256 of the key, since a btree index
+// entry cannot hold them.
+//
 // Claim, Complete and Release are one statement each, so they are atomic,
 // and Complete and Release only act on the caller's own claim. The
 // database's clock decides expiry, so replicas' clocks do not matter.
@@ -21,9 +25,12 @@ package pgstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +41,9 @@ import (
 
 // DefaultTable is the table's default name.
 const DefaultTable = "stripewebhook_dedup"
+
+// MaxKeyLen is the longest key stored as it is; longer ones are hashed.
+const MaxKeyLen = 256
 
 // DB is what the store needs of a pool: *pgxpool.Pool, *pgx.Conn and
 // pgx.Tx all fit.
@@ -65,11 +75,15 @@ func WithTable(name string) Option { return func(c *config) { c.table = name } }
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 
 // New returns a Store on db, usually a *pgxpool.Pool. The caller owns db.
-// The table must exist: see [Store.Migrate].
+// The table must exist: see [Store.Migrate]. It fails if db is nil or an
+// option is invalid.
 func New(db DB, opts ...Option) (*Store, error) {
 	c := config{table: DefaultTable}
 	for _, o := range opts {
 		o(&c)
+	}
+	if db == nil {
+		return nil, errors.New("pgstore: nil DB")
 	}
 	if !identRE.MatchString(c.table) {
 		return nil, fmt.Errorf("pgstore: invalid table name %q", c.table)
@@ -134,12 +148,31 @@ func indexName(table string) string {
 	return string(out) + "_expires_at_idx"
 }
 
-// Migrate creates the table and its index if they do not exist.
+// Migrate creates the table and its index if they do not exist. Replicas
+// starting together may all call it: CREATE … IF NOT EXISTS is not safe
+// concurrently in PostgreSQL, so the statements run under a transaction
+// advisory lock of the table's name (one implicit transaction: the
+// statements go in one simple-protocol query).
 func (s *Store) Migrate(ctx context.Context) error {
-	if _, err := s.db.Exec(ctx, s.Schema()); err != nil {
+	lock := `SELECT pg_advisory_xact_lock(` + strconv.Itoa(migrateLockClass) + `, hashtext('` + s.table + `'));` + "\n"
+	if _, err := s.db.Exec(ctx, lock+s.Schema()); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
 	return nil
+}
+
+// migrateLockClass is the first key of Migrate's advisory lock: the
+// project's own class, so that it cannot collide with an application's
+// single-key locks.
+const migrateLockClass = 0x5743 // "WC"
+
+// storedKey is key as the table holds it: itself, or its hash when long.
+func storedKey(key string) string {
+	if len(key) <= MaxKeyLen {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Claim implements stripewebhook.Store.
@@ -150,7 +183,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (str
 	}
 	var got *string
 	var done *bool
-	if err := s.db.QueryRow(ctx, s.claimSQL, key, token, max(lease.Milliseconds(), 1)).Scan(&got, &done); err != nil {
+	if err := s.db.QueryRow(ctx, s.claimSQL, storedKey(key), token, max(lease.Milliseconds(), 1)).Scan(&got, &done); err != nil {
 		return stripewebhook.Claim{}, fmt.Errorf("pgstore: claim: %w", err)
 	}
 	switch {
@@ -166,7 +199,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (str
 // Complete implements stripewebhook.Store.
 func (s *Store) Complete(ctx context.Context, key, token string, retention time.Duration) error {
 	var ok bool
-	err := s.db.QueryRow(ctx, s.completeSQL, key, token, max(retention.Milliseconds(), 1)).Scan(&ok)
+	err := s.db.QueryRow(ctx, s.completeSQL, storedKey(key), token, max(retention.Milliseconds(), 1)).Scan(&ok)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return stripewebhook.ErrClaimLost
 	}
@@ -178,7 +211,7 @@ func (s *Store) Complete(ctx context.Context, key, token string, retention time.
 
 // Release implements stripewebhook.Store.
 func (s *Store) Release(ctx context.Context, key, token string) error {
-	if _, err := s.db.Exec(ctx, s.releaseSQL, key, token); err != nil {
+	if _, err := s.db.Exec(ctx, s.releaseSQL, storedKey(key), token); err != nil {
 		return fmt.Errorf("pgstore: release: %w", err)
 	}
 	return nil

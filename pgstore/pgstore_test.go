@@ -2,8 +2,10 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,14 +101,50 @@ func TestCleanupAndSchema(t *testing.T) {
 	}
 }
 
-func TestInvalidTable(t *testing.T) {
+func TestInvalidConfig(t *testing.T) {
+	// A pool that never connects until used.
+	p := pool(t, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=1")
 	for _, name := range []string{"", "a;drop table x", "a.b.c", `"x"`} {
-		if _, err := pgstore.New(nil, pgstore.WithTable(name)); err == nil {
+		if _, err := pgstore.New(p, pgstore.WithTable(name)); err == nil {
 			t.Errorf("table %q accepted", name)
 		}
 	}
-	if _, err := pgstore.New(nil, pgstore.WithTable("billing.stripe_dedup")); err != nil {
+	if _, err := pgstore.New(p, pgstore.WithTable("billing.stripe_dedup")); err != nil {
 		t.Error(err)
+	}
+	if _, err := pgstore.New(nil); err == nil {
+		t.Error("nil DB accepted")
+	}
+}
+
+// Replicas starting together all migrate a fresh table at once: every
+// Migrate succeeds (CREATE … IF NOT EXISTS alone fails with 23505 here).
+func TestConcurrentMigrate(t *testing.T) {
+	p := pool(t, dsn(t))
+	ctx := context.Background()
+	for round := range 5 {
+		table := fmt.Sprintf("stripewebhook_migrate_%d_%d", time.Now().UnixNano()%1e9, round)
+		t.Cleanup(func() { p.Exec(ctx, "DROP TABLE IF EXISTS "+table) })
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := pgstore.New(p, pgstore.WithTable(table))
+				if err == nil {
+					err = s.Migrate(ctx)
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }
 

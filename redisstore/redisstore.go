@@ -8,7 +8,8 @@
 // caller's own claim. Redis's clock decides expiry, so replicas' clocks do
 // not matter.
 //
-//	store := redisstore.New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}))
+//	store, err := redisstore.New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}))
+//	…
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithDedup(store))
 //
 // Redis must keep the keys for the retention: with an eviction policy other
@@ -39,20 +40,29 @@ type Store struct {
 var _ stripewebhook.Store = (*Store)(nil)
 
 // Option configures a Store.
-type Option func(*Store)
+type Option func(*config)
+
+type config struct{ prefix string }
 
 // WithPrefix replaces DefaultPrefix, to share a database between
-// applications.
-func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+// applications. It must not be empty.
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
 // New returns a Store on client: a *redis.Client, *redis.ClusterClient or
-// failover client. The caller owns the client and closes it.
-func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{client: client, prefix: DefaultPrefix}
+// failover client. The caller owns the client and closes it. It fails if
+// client is nil or an option is invalid.
+func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
+	c := config{prefix: DefaultPrefix}
 	for _, o := range opts {
-		o(s)
+		o(&c)
 	}
-	return s
+	if client == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	if c.prefix == "" {
+		return nil, errors.New("redisstore: empty key prefix (keys would mix with the application's)")
+	}
+	return &Store{client: client, prefix: c.prefix}, nil
 }
 
 // claim: 0 claimed, 1 in progress, 2 done.

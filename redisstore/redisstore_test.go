@@ -29,6 +29,14 @@ func options(t *testing.T) *redis.Options {
 	return opt
 }
 
+func newStore(t *testing.T, c redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
+	s, err := redisstore.New(c, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func client(t *testing.T, opt *redis.Options) *redis.Client {
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
@@ -42,14 +50,14 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("%s=%s cannot be reached: %v", envURL, os.Getenv(envURL), err)
 	}
 	dedupstoretest.Run(t, dedupstoretest.Config{
-		New:     func(t *testing.T) stripewebhook.Store { return redisstore.New(c) },
+		New:     func(t *testing.T) stripewebhook.Store { return newStore(t, c) },
 		Backend: opt.Addr,
 		NewVia: func(t *testing.T, addr string) stripewebhook.Store {
 			o := *opt
 			o.Addr = addr
 			o.MaxRetries = -1 // fail fast: Stripe is the one who retries
 			o.DialTimeout = time.Second
-			return redisstore.New(client(t, &o))
+			return newStore(t, client(t, &o))
 		},
 	})
 }
@@ -57,7 +65,7 @@ func TestConformance(t *testing.T) {
 func TestKeyLayout(t *testing.T) {
 	c := client(t, options(t))
 	ctx := context.Background()
-	s := redisstore.New(c, redisstore.WithPrefix("test:"+dedupstoretest.Key(t)+":"))
+	s := newStore(t, c, redisstore.WithPrefix("test:"+dedupstoretest.Key(t)+":"))
 	key := dedupstoretest.Key(t)
 	claim, err := s.Claim(ctx, key, time.Minute)
 	if err != nil || claim.Status != stripewebhook.Claimed {
@@ -85,11 +93,22 @@ func TestKeyLayout(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	// A client pointed at a closed port: every call is an error, never a
 	// verdict.
-	s := redisstore.New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond}))
+	s := newStore(t, redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond}))
 	if _, err := s.Claim(context.Background(), "evt_1", time.Minute); err == nil {
 		t.Fatal("claim on a closed port succeeded")
 	}
 	if err := s.Complete(context.Background(), "evt_1", "t", time.Minute); err == nil || err == stripewebhook.ErrClaimLost {
 		t.Fatalf("complete on a closed port: %v", err)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	if _, err := redisstore.New(nil); err == nil {
+		t.Error("nil client accepted")
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	if _, err := redisstore.New(c, redisstore.WithPrefix("")); err == nil {
+		t.Error("empty prefix accepted")
 	}
 }

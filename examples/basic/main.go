@@ -1,7 +1,8 @@
 // Command basic is the webhook endpoint of Stripe's guide, on stripewebhook:
 // it serves POST /webhook, verifies each delivery with the secret(s) in
 // STRIPE_WEBHOOK_SECRET (comma-separated while one is rolled), drops
-// duplicates, and prints a line per event.
+// duplicates, and prints a line per event. Its http.Server sets every
+// timeout (see newServer): copy it.
 //
 //	export STRIPE_WEBHOOK_SECRET=whsec_…   # printed by `stripe listen`
 //	go run ./examples/basic                # then: stripe listen --forward-to localhost:4242/webhook
@@ -54,6 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":4242", "address to listen on")
 	dedup := fs.String("dedup", "memory", "dedup store: memory, redis://host:port/db or postgres://user@host:port/db (shared by replicas)")
+	readTimeout := fs.Duration("read-timeout", 15*time.Second, "time to read a whole request, body included (Stripe sends it at once)")
+	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
+	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(mux, *readTimeout, *idleTimeout)
 	fmt.Fprintf(stdout, "listening on %s: POST /webhook\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -81,44 +85,69 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); err != nil {
+		// Connections still busy after the grace period (a client that
+		// never finishes its body) are cut: their deliveries were not
+		// acknowledged, so Stripe retries them.
+		fmt.Fprintf(stderr, "shutdown: %v; closing the remaining connections\n", err)
+		return srv.Close()
+	}
+	return nil
+}
+
+// newServer is the http.Server to copy for a webhook endpoint: every
+// timeout set, so that slow or idle clients cannot hold connections (and
+// memory) for ever.
+func newServer(h http.Handler, readTimeout, idleTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       readTimeout,                  // the whole request: Stripe sends the body at once
+		WriteTimeout:      readTimeout + 30*time.Second, // longer than the slowest callback
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    32 << 10, // Stripe's headers are a few hundred bytes
+	}
 }
 
 // newHandler builds the endpoint: the two events of the guide, and a line
 // for every other type.
 func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhook.Option) (*stripewebhook.Handler, error) {
-	var values []string
-	for _, s := range strings.Split(secretEnv, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			values = append(values, s)
-		}
-	}
-	if len(values) == 0 {
+	secrets := stripewebhook.Secrets(secretEnv) // comma-separated while one is rolled
+	if len(secrets) == 0 {
 		return nil, errNoSecret
 	}
 	out := &lineWriter{w: stdout}
 	d := stripewebhook.NewDispatcher()
-	stripewebhook.On(d, "payment_intent.succeeded", func(ctx context.Context, e *stripewebhook.Event, pi *stripe.PaymentIntent) error {
-		// Then define and call a function to handle the successful payment
-		// intent: handlePaymentIntentSucceeded(pi).
-		out.println("PaymentIntent was successful!")
-		return nil
-	})
-	stripewebhook.On(d, "payment_method.attached", func(ctx context.Context, e *stripewebhook.Event, pm *stripe.PaymentMethod) error {
-		// handlePaymentMethodAttached(pm)
-		out.println("PaymentMethod was attached to a Customer!")
-		return nil
-	})
-	d.Fallback(func(ctx context.Context, e *stripewebhook.Event) error {
-		out.println("Unhandled event type: " + string(e.Type))
-		return nil
-	})
+	err := errors.Join(
+		stripewebhook.On(d, "payment_intent.succeeded", func(ctx context.Context, e *stripewebhook.Event, pi *stripe.PaymentIntent) error {
+			// Then define and call a function to handle the successful payment
+			// intent: handlePaymentIntentSucceeded(pi).
+			out.println("PaymentIntent was successful!")
+			return nil
+		}),
+		stripewebhook.On(d, "payment_method.attached", func(ctx context.Context, e *stripewebhook.Event, pm *stripe.PaymentMethod) error {
+			// handlePaymentMethodAttached(pm)
+			out.println("PaymentMethod was attached to a Customer!")
+			return nil
+		}),
+		d.Fallback(func(ctx context.Context, e *stripewebhook.Event) error {
+			out.println("Unhandled event type: " + string(e.Type))
+			return nil
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts = append([]stripewebhook.Option{stripewebhook.WithLogger(logger)}, opts...)
-	return stripewebhook.NewHandler(d, stripewebhook.Secrets(values...), opts...)
+	return stripewebhook.NewHandler(d, secrets, opts...)
 }
+
+// defaultPoolConns sizes the PostgreSQL pool unless the URL says
+// pool_max_conns.
+const defaultPoolConns = 16
 
 // openStore opens the dedup store that -dedup names.
 func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), error) {
@@ -135,9 +164,25 @@ func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), er
 			client.Close()
 			return nil, nil, fmt.Errorf("-dedup: Redis at %s: %w", opt.Addr, err)
 		}
-		return redisstore.New(client), func() { client.Close() }, nil
+		store, err := redisstore.New(client)
+		if err != nil {
+			client.Close()
+			return nil, nil, fmt.Errorf("-dedup: %w", err)
+		}
+		return store, func() { client.Close() }, nil
 	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
-		pool, err := pgxpool.New(ctx, url)
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-dedup: %w", err)
+		}
+		if !strings.Contains(url, "pool_max_conns") {
+			// pgx's default (4 connections on a small machine) queues
+			// concurrent deliveries behind each other: size the pool for
+			// the deliveries in flight (each holds a connection for one
+			// statement at a time).
+			cfg.MaxConns = defaultPoolConns
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("-dedup: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -136,12 +137,20 @@ func TestUnknownDedup(t *testing.T) {
 // startReplica runs the example on a free port and returns its URL and the
 // lines it prints.
 func startReplica(t *testing.T, dedup string) (string, *syncBuffer) {
+	url, out, _ := startExample(t, "-dedup", dedup)
+	return url, out
+}
+
+// startExample runs the example with args on a free port and returns its
+// URL, the lines it prints, and a stop function (SIGTERM) that returns what
+// run returned; the test's cleanup stops it if the test did not.
+func startExample(t *testing.T, args ...string) (string, *syncBuffer, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-dedup", dedup}, func(string) string { return secret }, pw, io.Discard)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(string) string { return secret }, pw, io.Discard)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -156,21 +165,121 @@ func startReplica(t *testing.T, dedup string) (string, *syncBuffer) {
 			out.Write([]byte(sc.Text() + "\n"))
 		}
 	}()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a + "/webhook", out
+		return "http://" + a + "/webhook", out, stop
 	case err := <-done:
-		t.Fatalf("replica did not start: %v", err)
+		t.Fatalf("example did not start: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("replica did not start")
+		t.Fatal("example did not start")
 	}
-	return "", nil
+	return "", nil, nil
+}
+
+// slowConn opens a connection to the example and starts a request on it
+// that never completes: kind is "body" (declares 1 MiB, sends a few
+// bytes), "chunked" (a chunked body that never ends) or "idle" (one
+// complete request, then an idle keep-alive connection).
+func slowConn(t *testing.T, url, kind string) net.Conn {
+	t.Helper()
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/webhook")
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	switch kind {
+	case "body":
+		fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n{\"id\"")
+	case "chunked":
+		fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"id\r\n")
+	case "idle":
+		fmt.Fprintf(c, "GET /webhook HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return c
+}
+
+// closedWithin reports whether the server closed c within d.
+func closedWithin(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c) // until EOF or reset
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return true
+}
+
+// The example's server closes slow bodies, endless chunked bodies and idle
+// keep-alive connections, instead of holding them (and their memory) open.
+func TestSlowAndIdleConnectionsClosed(t *testing.T) {
+	url, _, _ := startExample(t, "-read-timeout", "300ms", "-idle-timeout", "300ms")
+	for _, kind := range []string{"body", "chunked", "idle"} {
+		t.Run(kind, func(t *testing.T) {
+			c := slowConn(t, url, kind)
+			if !closedWithin(c, 5*time.Second) {
+				t.Fatalf("a %s connection was still open after 5 s", kind)
+			}
+		})
+	}
+}
+
+// SIGTERM with slow connections open: the example exits cleanly after its
+// grace period, not with an error.
+func TestShutdownWithSlowConnections(t *testing.T) {
+	url, _, stop := startExample(t, "-read-timeout", "1m", "-grace", "300ms")
+	for i := range 10 {
+		slowConn(t, url, []string{"body", "chunked"}[i%2])
+	}
+	time.Sleep(50 * time.Millisecond) // let the server start reading them
+	done := make(chan error, 1)
+	go func() { done <- stop() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown with slow connections: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown still waiting after 5 s")
+	}
+}
+
+// Secrets that cannot be the endpoint's are refused at start-up, saying
+// why, never showing the value.
+func TestRefusesMalformedSecrets(t *testing.T) {
+	for env, want := range map[string]string{
+		"whsec_...":                  "placeholder",
+		"sk_test_51AbCdEfGhIjKlMnOp": "secret API key",
+		`"whsec_abc123"`:             "quotes",
+	} {
+		err := run(context.Background(), []string{"-addr", "127.0.0.1:0"}, func(string) string { return env }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("STRIPE_WEBHOOK_SECRET=%s: %v, want an error saying %q", env, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), strings.Trim(env, `"`)[4:]) {
+			t.Errorf("the error shows the secret: %v", err)
+		}
+	}
 }
 
 // Two replicas on one shared store: every event, delivered to both at
