@@ -1,6 +1,6 @@
 module github.com/stripewebhook/stripewebhook/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/buger/jsonparser v1.6.1
@@ -8,6 +8,27 @@ require (
 	github.com/stripewebhook/stripewebhook v0.0.0
 )
 
-require github.com/stripe/stripe-go/v82 v82.5.1
+require (
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/stripe/stripe-go/v82 v82.5.1
+	github.com/stripewebhook/stripewebhook/pgstore v0.0.0
+	github.com/stripewebhook/stripewebhook/redisstore v0.0.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
+)
 
 replace github.com/stripewebhook/stripewebhook => ../
+
+replace github.com/stripewebhook/stripewebhook/pgstore => ../pgstore
+
+replace github.com/stripewebhook/stripewebhook/redisstore => ../redisstore

@@ -155,3 +155,33 @@ func TestUnreachable(t *testing.T) {
 		t.Fatal("claim on a closed port succeeded")
 	}
 }
+
+// On a transaction, claims are plain statements that commit (or roll back)
+// with it.
+func TestStoreOnTransaction(t *testing.T) {
+	p := pool(t, dsn(t))
+	newStore(t, p) // migrated
+	ctx := context.Background()
+	tx, err := p.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	s, err := pgstore.New(tx, pgstore.WithTable("stripewebhook_dedup_test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := dedupstoretest.Key(t)
+	if c, err := s.Claim(ctx, key, time.Minute); err != nil || c.Status != stripewebhook.Claimed {
+		t.Fatalf("claim in a transaction: %v %v", c, err)
+	}
+	if c, err := s.Claim(ctx, key, time.Minute); err != nil || c.Status != stripewebhook.InProgress {
+		t.Fatalf("second claim in the transaction: %v %v", c, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := newStore(t, p).Claim(ctx, key, time.Minute); err != nil || c.Status != stripewebhook.Claimed {
+		t.Fatalf("after the rollback: %v %v", c, err)
+	}
+}

@@ -15,7 +15,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -33,14 +32,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/stripe/stripe-go/v82"
 	"github.com/stripe/stripe-go/v82/webhook"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/webhooktest"
+	"github.com/stripewebhook/stripewebhook/bench/internal/load"
 )
 
 const secret = "whsec_e2e_benchmark"
@@ -219,11 +217,6 @@ func (t *target) peakRSS() string {
 	return "?"
 }
 
-type event struct {
-	payload []byte
-	header  string
-}
-
 func run(out io.Writer, n, c, rounds int, payload string, typed bool, dir, profile string) error {
 	file, ok := payloadFiles[payload]
 	if !ok {
@@ -238,18 +231,8 @@ func run(out io.Writer, n, c, rounds int, payload string, typed bool, dir, profi
 		return err
 	}
 	now := time.Now()
-	sign := func(id string) event {
-		p := webhooktest.WithID(tb{}, base, id)
-		return event{p, webhooktest.Header(p, now, secret)}
-	}
-	events := make([]event, n)
-	for i := range events {
-		events[i] = sign("evt_e2e_" + strconv.Itoa(i))
-	}
-	warm := make([]event, 200)
-	for i := range warm {
-		warm[i] = sign("evt_e2e_warm_" + strconv.Itoa(i))
-	}
+	events := load.Sign(base, "evt_e2e_", n, now, secret)
+	warm := load.Sign(base, "evt_e2e_warm_", 200, now, secret)
 
 	var targets []*target
 	for _, name := range []string{"ours", "guide", "drain"} {
@@ -260,9 +243,9 @@ func run(out io.Writer, n, c, rounds int, payload string, typed bool, dir, profi
 		defer func() { t.in.Close(); t.cmd.Wait() }()
 		targets = append(targets, t)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c, DisableCompression: true}}
+	client := load.Client(c)
 	for _, t := range targets {
-		if _, _, err := fire(client, t.url, warm, c); err != nil {
+		if _, _, err := load.Fire(client, t.url, warm, c); err != nil {
 			return fmt.Errorf("%s warm-up: %v", t.name, err)
 		}
 	}
@@ -270,7 +253,7 @@ func run(out io.Writer, n, c, rounds int, payload string, typed bool, dir, profi
 	for r := 0; r < rounds; r++ {
 		chunk := events[r*per : (r+1)*per]
 		for _, t := range targets {
-			lat, busy, err := fire(client, t.url, chunk, c)
+			lat, busy, err := load.Fire(client, t.url, chunk, c)
 			if err != nil {
 				return fmt.Errorf("%s: %v", t.name, err)
 			}
@@ -293,55 +276,3 @@ func run(out io.Writer, n, c, rounds int, payload string, typed bool, dir, profi
 	return nil
 }
 
-// fire sends events over c connections and returns each request's latency
-// and the wall time.
-func fire(client *http.Client, url string, events []event, c int) ([]time.Duration, time.Duration, error) {
-	lat := make([]time.Duration, len(events))
-	next := make(chan int, len(events))
-	for i := range events {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	start := time.Now()
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(events[i].payload))
-				req.Header.Set("Stripe-Signature", events[i].header)
-				req.Header.Set("Content-Type", "application/json; charset=utf-8")
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				lat[i] = time.Since(t0)
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return lat, time.Since(start), first
-}
-
-// tb lets the program use webhooktest's helpers, which report through
-// testing.TB.
-type tb struct{ testingTB }
-
-func (tb) Helper()                           {}
-func (tb) Fatalf(format string, args ...any) { log.Fatalf(format, args...) }
