@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -71,9 +70,9 @@ func nsPerOp(b *testing.B) float64 { return float64(b.Elapsed().Nanoseconds()) /
 func benchHandler(tb testing.TB, n int, register func(*stripewebhook.Dispatcher)) *stripewebhook.Handler {
 	d := stripewebhook.NewDispatcher()
 	register(d)
+	discard := stripewebhook.WithLogger(slog.New(slog.DiscardHandler))
 	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(benchSecret),
-		stripewebhook.WithDedup(stripewebhook.NewMemoryStore(n/4)),
-		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		stripewebhook.WithDedup(stripewebhook.NewMemoryStore(n/4, discard)), discard)
 	if err != nil {
 		tb.Fatal(err)
 	}

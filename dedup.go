@@ -248,7 +248,7 @@ func (m *MemoryStore) remove(e *memEntry) {
 func (m *MemoryStore) evict(now time.Time) bool {
 	for e := m.order.next; e != &m.order; e = e.next {
 		if e.done || !now.Before(e.expires) {
-			if e.done && now.Before(e.expires) && !m.shortened.Swap(true) {
+			if e.done && now.Before(e.expires) && !m.shortened.Load() && !m.shortened.Swap(true) {
 				m.logger.Warn("stripewebhook: in-memory dedup store is full and evicts completed events before their retention ends; "+
 					"a late duplicate of an evicted event runs again (raise maxEntries or use a shared store)",
 					slog.Int("max_entries", m.max), slog.Duration("retention_left", e.expires.Sub(now)))
