@@ -125,3 +125,47 @@ type exampleT struct{ testing.TB }
 
 func (exampleT) Helper()                           {}
 func (exampleT) Fatalf(format string, args ...any) { log.Fatalf(format, args...) }
+
+// Secrets read from the environment: a comma-separated list while one is
+// rolled; a value that cannot be an endpoint secret is refused, by name.
+func ExampleSecrets() {
+	secrets := stripewebhook.Secrets("whsec_new, whsec_old\n")
+	fmt.Println(secrets)
+
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error { return nil })
+	_, err := stripewebhook.NewHandler(d, stripewebhook.Secrets("sk_test_51AbCdEf"))
+	fmt.Println(err)
+	// Output:
+	// [Secret(#1) Secret(#2)]
+	// stripewebhook: invalid endpoint secret: secret "#1" is a secret API key (sk_…/rk_…), not the endpoint's signing secret (whsec_…)
+}
+
+// A typed callback that also sees what changed.
+func ExampleOnPrevious() {
+	d := stripewebhook.NewDispatcher()
+	stripewebhook.OnPrevious(d, "customer.subscription.updated", func(ctx context.Context, e *stripewebhook.Event, sub, prev *stripe.Subscription) error {
+		fmt.Printf("%s: %s → %s\n", sub.ID, prev.Status, sub.Status)
+		return nil
+	})
+	h, _ := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"))
+	payload := webhooktest.Fixture(exampleT{}, "customer.subscription.updated",
+		webhooktest.ObjectField("status", "past_due"),
+		webhooktest.PreviousAttributes(map[string]any{"status": "active"}))
+	fmt.Println(h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), "whsec_example")))
+	// Output:
+	// sub_123: active → past_due
+	// <nil>
+}
+
+// A type newer than stripe-go v82, allowed by name: every other pattern is
+// still checked for typos.
+func ExampleAllowTypes() {
+	d := stripewebhook.NewDispatcher(stripewebhook.AllowTypes("invoice.brand_new_event"))
+	nop := func(context.Context, *stripewebhook.Event) error { return nil }
+	fmt.Println(d.HandleFunc("invoice.brand_new_event", nop))
+	fmt.Println(d.HandleFunc("invoice.payed", nop))
+	// Output:
+	// <nil>
+	// stripewebhook: unknown event type: "invoice.payed" (a typo? AllowTypes accepts types newer than stripe-go)
+}
