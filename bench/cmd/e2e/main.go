@@ -275,4 +275,3 @@ func run(out io.Writer, n, c, rounds int, payload string, typed bool, dir, profi
 		rps["ours"]/rps["drain"], rps["ours"]/rps["guide"], rps["guide"]/rps["drain"])
 	return nil
 }
-
