@@ -35,13 +35,13 @@ func writeObjects(path, stripeGoDir string, known []string) {
 		log.Fatal(err)
 	}
 	objects := map[string]string{}
-	for _, m := range objectRE.FindAllSubmatch(src, -1) {
-		objects[string(m[1])] = string(m[2])
+	for _, m := range objectRE.FindAllStringSubmatch(string(src), -1) {
+		objects[m[1]] = m[2]
 	}
 	goTypes := stripeGoTypes(stripeGoDir)
 	byEvent := map[string]string{}
-	for _, m := range eventRE.FindAllSubmatch(src, -1) {
-		t, ns := string(m[1]), string(m[2])
+	for _, m := range eventRE.FindAllStringSubmatch(string(src), -1) {
+		t, ns := m[1], m[2]
 		obj, ok := objects[ns]
 		if !ok {
 			log.Fatalf("%s: no data.object type for %s", path, t)
