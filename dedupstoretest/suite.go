@@ -158,24 +158,31 @@ func LongKeys(t *testing.T, s stripewebhook.Store) {
 	claim(t, s, k2, time.Minute, stripewebhook.InProgress)
 }
 
-// AbandonedDelivery checks, through a handler that fails open, that a
-// delivery whose context is already done (Stripe gave up waiting) is not
-// taken for a store outage: an event already processed does not run again.
-func AbandonedDelivery(t *testing.T, s stripewebhook.Store) {
-	var runs atomic.Int32
+// countingHandler is a handler on s whose invoice.paid callback counts its
+// runs.
+func countingHandler(t *testing.T, s stripewebhook.Store, opts ...stripewebhook.Option) (*stripewebhook.Handler, *atomic.Int32) {
+	runs := new(atomic.Int32)
 	d := stripewebhook.NewDispatcher()
 	mustNil(t, "register", d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error {
 		runs.Add(1)
 		return nil
 	}))
-	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), stripewebhook.WithDedup(s),
-		stripewebhook.WithDedupFailOpen(), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	opts = append([]stripewebhook.Option{stripewebhook.WithDedup(s), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), opts...)
 	mustNil(t, "NewHandler", err)
+	return h, runs
+}
+
+// AbandonedDelivery checks, through a handler that fails open, that a
+// delivery whose context is already done (Stripe gave up waiting) is not
+// taken for a store outage: an event already processed does not run again.
+func AbandonedDelivery(t *testing.T, s stripewebhook.Store) {
+	h, runs := countingHandler(t, s, stripewebhook.WithDedupFailOpen())
 	payload := webhooktest.WithID(t, webhooktest.Fixture(t, "invoice.paid"), Key(t))
 	mustNil(t, "first delivery", h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), secret)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), secret))
+	err := h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), secret))
 	if !errors.Is(err, stripewebhook.ErrAbandoned) {
 		t.Fatalf("abandoned delivery: %v, want ErrAbandoned", err)
 	}
@@ -354,16 +361,7 @@ func Replicas(t *testing.T, s stripewebhook.Store) {
 // the retry runs the callback once.
 func Outage(t *testing.T, c Config) {
 	p := NewProxy(t, c.Backend)
-	s := c.NewVia(t, p.Addr())
-	var runs atomic.Int32
-	d := stripewebhook.NewDispatcher()
-	mustNil(t, "register", d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error {
-		runs.Add(1)
-		return nil
-	}))
-	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), stripewebhook.WithDedup(s),
-		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	mustNil(t, "NewHandler", err)
+	h, runs := countingHandler(t, c.NewVia(t, p.Addr()))
 	payload := webhooktest.WithID(t, webhooktest.Fixture(t, "invoice.paid"), Key(t))
 	deliver := func() int {
 		rec := httptest.NewRecorder()
