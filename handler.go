@@ -313,12 +313,12 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 		}
 	}
 	if ctx.Err() != nil {
-		return e, outcomeAbandoned, fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
+		return e, outcomeAbandoned, abandoned(ctx)
 	}
 	claim, err := store.Claim(ctx, key, h.c.lease)
 	if err != nil {
 		if ctx.Err() != nil { // the sender left, the store is fine
-			return e, outcomeAbandoned, fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
+			return e, outcomeAbandoned, abandoned(ctx)
 		}
 		err = &StoreError{Op: "claim", Err: err}
 		if !h.c.failOpen {
@@ -357,6 +357,12 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 }
 
 const outcomeAbandoned = "abandoned"
+
+// abandoned is the error for a delivery whose context ended before its
+// claim.
+func abandoned(ctx context.Context) error {
+	return fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
+}
 
 // checkAPIVersion holds back, under WithStrictAPIVersion, an event rendered
 // with an API version of another release train; otherwise it logs the

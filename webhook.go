@@ -41,10 +41,11 @@ var ErrObjectMismatch = errors.New("stripewebhook: data.object is not of the req
 // resource in data.object is kept as raw bytes and decoded when a callback
 // asks for it, with [Decode] or a callback registered with [On].
 //
-// An Event delivered by the [Handler] is valid until its callbacks return:
-// the Handler reuses it, and its byte slices point into a pooled request
-// buffer. A callback that hands the event to a goroutine or a queue must
-// pass a copy, made with [Event.Clone].
+// An Event that [Handler.ServeHTTP] delivers owns its bytes: a callback may
+// keep it, or hand it to a goroutine, after it returns. Its methods are not
+// safe for concurrent use (Decode caches), so share a [Event.Clone] between
+// goroutines. Under [Handler.Handle] and [ParseEvent], the byte slices
+// alias the payload the caller passed.
 type Event struct {
 	ID         string           // evt_…
 	Type       stripe.EventType // invoice.paid, …
@@ -87,8 +88,8 @@ func ParseEvent(payload []byte) (*Event, error) {
 	return e, nil
 }
 
-// Clone returns a deep copy of e whose byte slices do not alias the request
-// buffer, for use after the callback has returned.
+// Clone returns a deep copy of e whose byte slices do not alias e's, for a
+// payload the caller will reuse, or for another goroutine.
 func (e *Event) Clone() *Event {
 	c := *e
 	c.Payload = append([]byte(nil), e.Payload...)

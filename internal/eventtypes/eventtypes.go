@@ -12,12 +12,14 @@ func IsKnown(t string) bool {
 	return i < len(Known) && Known[i] == t
 }
 
-// WithPrefix returns the known types that start with prefix, in order.
+// WithPrefix returns the known types that start with prefix, in order. The
+// slice has no spare capacity: appending to it copies, never writes into
+// Known.
 func WithPrefix(prefix string) []string {
 	i := sort.SearchStrings(Known[:], prefix)
 	j := i
 	for j < len(Known) && len(Known[j]) >= len(prefix) && Known[j][:len(prefix)] == prefix {
 		j++
 	}
-	return Known[i:j]
+	return Known[i:j:j]
 }
