@@ -62,9 +62,7 @@ func newConfig(opts []Option) *config {
 // check reports the options that are out of range, or that would silently
 // drop every event.
 func (c *config) check() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
-	}
+	bad := func(msg string) error { return fmt.Errorf("%w: %s", ErrInvalidOption, msg) }
 	switch {
 	case c.maxBody <= 0:
 		return bad("max body bytes must be positive")
