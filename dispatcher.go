@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/stripe/stripe-go/v82"
+
 	"github.com/stripewebhook/stripewebhook/internal/eventtypes"
 )
 
@@ -78,6 +80,7 @@ func (e *PanicError) Unwrap() error {
 // catch-all ones ("*"). The first error stops the run. The fallback runs
 // only for events that no exact or prefix callback handles.
 type Dispatcher struct {
+	client       *stripe.Client // for thin events' fetches
 	allowUnknown bool
 	allowed      map[string]bool // types newer than stripe-go, allowed one by one
 
@@ -187,21 +190,21 @@ func OnPrevious[T any](d *Dispatcher, pattern string, fn func(ctx context.Contex
 // checkObjectType reports the event types that pattern matches whose
 // data.object is known to be another stripe-go type than t.
 func (d *Dispatcher) checkObjectType(pattern string, t reflect.Type) error {
-	if t.PkgPath() != stripePkg || polymorphicWrapper(t.Name()) {
-		return nil
-	}
 	var types []string
 	switch {
 	case pattern == "*":
-		types = eventtypes.Known[:]
+		types = append(eventtypes.Known[:], eventtypes.Thin[:]...)
 	case strings.HasSuffix(pattern, ".*"):
 		types = eventtypes.WithPrefix(pattern[:len(pattern)-1])
 	default:
 		types = []string{pattern}
 	}
+	stripeType := t.PkgPath() == stripePkg && !polymorphicWrapper(t.Name())
 	var wrong []string
 	for _, et := range types {
-		if obj, ok := eventtypes.Objects[et]; ok && obj != t.Name() {
+		if _, thin := eventtypes.ThinEvents[et]; thin {
+			wrong = append(wrong, et+" is a thin event, with no data.object (see OnThin)")
+		} else if obj, ok := eventtypes.Objects[et]; ok && stripeType && obj != t.Name() {
 			wrong = append(wrong, et+" carries a *stripe."+obj)
 		}
 	}
@@ -209,9 +212,9 @@ func (d *Dispatcher) checkObjectType(pattern string, t reflect.Type) error {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("%w: %q: %s, the callback takes a *stripe.%s", ErrObjectMismatch, pattern, wrong[0], t.Name())
+		return fmt.Errorf("%w: %q: %s, the callback takes a *%s", ErrObjectMismatch, pattern, wrong[0], t)
 	}
-	return fmt.Errorf("%w: %q: %s and %d more, the callback takes a *stripe.%s", ErrObjectMismatch, pattern, wrong[0], len(wrong)-1, t.Name())
+	return fmt.Errorf("%w: %q: %s and %d more, the callback takes a *%s", ErrObjectMismatch, pattern, wrong[0], len(wrong)-1, t)
 }
 
 // Fallback registers fn for the events that no exact or prefix callback
@@ -283,6 +286,9 @@ func (d *Dispatcher) start() {
 	}
 	routes := make(map[string]route, len(eventtypes.Known)+len(d.exact)+len(d.allowed))
 	for _, t := range eventtypes.Known {
+		routes[t] = d.resolve(t)
+	}
+	for _, t := range eventtypes.Thin {
 		routes[t] = d.resolve(t)
 	}
 	for t := range d.allowed {
@@ -407,6 +413,9 @@ func (d *Dispatcher) run(ctx context.Context, e *Event, r route) (outcome string
 		outcome = outcomeCaught
 	default:
 		return outcomeUnhandled, nil
+	}
+	if e.client == nil {
+		e.client = d.client
 	}
 	defer func() {
 		if v := recover(); v != nil {

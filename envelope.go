@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stripe/stripe-go/v82"
@@ -521,7 +522,7 @@ func (s *scanner) openOrNull(name string, depth int) (bool, error) {
 }
 
 // fieldErrs holds the type error of each field's last occurrence.
-type fieldErrs [8]error
+type fieldErrs [12]error
 
 // set records err for field i, or returns it if it is a syntax error.
 func (f *fieldErrs) set(i int, err error) error {
@@ -541,6 +542,20 @@ func (f *fieldErrs) first() error {
 	return nil
 }
 
+// thinObject is the "object" of a thin event (an event destination's
+// notification); a snapshot event's is "event".
+const thinObject = "v2.core.event"
+
+// envelope holds what parseEnvelope reads before it knows the event's
+// kind, which the "object" field, wherever it stands, decides.
+type envelope struct {
+	object  string
+	created []byte // the raw value: an integer for a snapshot, an RFC 3339 string for a thin event
+	context string // a thin event's connected account
+	reason  EventRequest
+	related *stripe.RelatedObject
+}
+
 // parseEnvelope decodes body into e. e must be zero.
 func parseEnvelope(body []byte, e *Event) error {
 	s := scanner{b: body}
@@ -554,6 +569,7 @@ func parseEnvelope(body []byte, e *Event) error {
 		return invalid("body is not a JSON object")
 	}
 	var errs fieldErrs
+	var env envelope
 	more, err := s.open(0)
 	for err == nil && more {
 		var key string
@@ -572,11 +588,19 @@ func parseEnvelope(body []byte, e *Event) error {
 		case "livemode":
 			err = errs.set(4, s.boolField("livemode", 1, &e.Livemode))
 		case "created":
-			err = errs.set(5, s.int64Field("created", 1, &e.Created))
+			env.created, err = s.value(1)
 		case "request":
-			err = errs.set(6, s.request(e))
+			err = errs.set(6, s.request(&e.Request))
 		case "data":
 			err = errs.set(7, s.data(e))
+		case "object":
+			err = errs.set(8, s.objectField(1, &env.object))
+		case "context":
+			err = errs.set(9, s.stringField("context", 1, &env.context))
+		case "reason":
+			err = errs.set(10, s.reason(&env.reason))
+		case "related_object":
+			err = errs.set(11, s.relatedObject(&env.related))
 		default:
 			_, err = s.value(1)
 		}
@@ -591,6 +615,13 @@ func parseEnvelope(body []byte, e *Event) error {
 	if s.i != len(body) {
 		return s.errAt("invalid character after top-level value")
 	}
+	if env.object == thinObject {
+		e.Kind = Thin
+		e.Account, e.Request, e.Related = env.context, env.reason, env.related
+		errs[5] = thinCreated(env.created, &e.Created)
+	} else {
+		errs[5] = snapshotCreated(env.created, &e.Created)
+	}
 	if err := errs.first(); err != nil {
 		return err
 	}
@@ -604,14 +635,97 @@ func parseEnvelope(body []byte, e *Event) error {
 	return nil
 }
 
-func (s *scanner) request(e *Event) error {
-	e.Request = EventRequest{}
+// snapshotCreated decodes a snapshot event's created: Unix seconds, or
+// null.
+func snapshotCreated(raw []byte, dst *int64) error {
+	if raw == nil || string(raw) == "null" {
+		return nil
+	}
+	n, err := strconv.ParseInt(unsafeString(raw), 10, 64)
+	if err != nil {
+		return invalid("created is not an integer")
+	}
+	*dst = n
+	return nil
+}
+
+// thinCreated decodes a thin event's created, an RFC 3339 time, into Unix
+// seconds, as time.Time's UnmarshalJSON reads it (null is no time).
+func thinCreated(raw []byte, dst *int64) error {
+	if raw == nil {
+		return nil
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(raw); err != nil {
+		return invalid("created is not an RFC 3339 time")
+	}
+	if !t.IsZero() {
+		*dst = t.Unix()
+	}
+	return nil
+}
+
+// objectField decodes the top-level "object", without allocating for the
+// two values Stripe sends.
+func (s *scanner) objectField(depth int, dst *string) error {
 	if s.kind() == '"' {
-		// API versions before 2017-05-25 sent the request ID as a string.
-		return s.stringField("request", 1, &e.Request.ID)
+		raw, plain, err := s.str()
+		if err != nil {
+			return err
+		}
+		switch {
+		case plain && string(raw) == "event":
+			*dst = "event"
+		case plain && string(raw) == thinObject:
+			*dst = thinObject
+		default:
+			*dst = stringValue(raw, plain)
+		}
+		return nil
+	}
+	return s.stringField("object", depth, dst)
+}
+
+// reason decodes a thin event's reason: {"type": "request", "request":
+// {"id", "idempotency_key"}}.
+func (s *scanner) reason(dst *EventRequest) error {
+	*dst = EventRequest{}
+	var errs fieldErrs
+	more, err := s.openOrNull("reason", 1)
+	for err == nil && more {
+		var key string
+		if key, err = s.member(); err != nil {
+			break
+		}
+		switch key {
+		case "type":
+			err = errs.set(0, s.skipString("reason.type", 2))
+		case "request":
+			err = errs.set(1, s.requestObject("reason.request", 2, dst))
+		default:
+			_, err = s.value(2)
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return errs.first()
+}
+
+// relatedObject decodes a thin event's related_object, or null.
+func (s *scanner) relatedObject(dst **stripe.RelatedObject) error {
+	*dst = nil
+	if s.kind() == 'n' {
+		return s.literal("null")
 	}
 	var errs fieldErrs
-	more, err := s.openOrNull("request", 1)
+	more, err := s.openOrNull("related_object", 1)
+	if err == nil {
+		*dst = new(stripe.RelatedObject)
+	}
 	for err == nil && more {
 		var key string
 		if key, err = s.member(); err != nil {
@@ -619,11 +733,70 @@ func (s *scanner) request(e *Event) error {
 		}
 		switch key {
 		case "id":
-			err = errs.set(0, s.stringField("request.id", 2, &e.Request.ID))
-		case "idempotency_key":
-			err = errs.set(1, s.stringField("request.idempotency_key", 2, &e.Request.IdempotencyKey))
+			err = errs.set(0, s.stringField("related_object.id", 2, &(*dst).ID))
+		case "type":
+			err = errs.set(1, s.stringField("related_object.type", 2, &(*dst).Type))
+		case "url":
+			err = errs.set(2, s.stringField("related_object.url", 2, &(*dst).URL))
 		default:
 			_, err = s.value(2)
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return errs.first()
+}
+
+func (s *scanner) request(dst *EventRequest) error {
+	*dst = EventRequest{}
+	if s.kind() == '"' {
+		// API versions before 2017-05-25 sent the request ID as a string.
+		return s.stringField("request", 1, &dst.ID)
+	}
+	return s.requestObject("request", 1, dst)
+}
+
+// skipString validates a string or null without decoding it.
+func (s *scanner) skipString(name string, depth int) error {
+	switch s.kind() {
+	case '"':
+		_, _, err := s.str()
+		return err
+	case 'n':
+		return s.literal("null")
+	}
+	if _, err := s.value(depth); err != nil {
+		return err
+	}
+	return invalid("%s is not a string", name)
+}
+
+// requestObject decodes {"id", "idempotency_key"}, or null, at depth: a
+// snapshot event's "request" or a thin event's "reason.request".
+func (s *scanner) requestObject(name string, depth int, dst *EventRequest) error {
+	idName, keyName := "request.id", "request.idempotency_key" // constants: no allocation
+	if name != "request" {
+		idName, keyName = "reason.request.id", "reason.request.idempotency_key"
+	}
+	*dst = EventRequest{}
+	var errs fieldErrs
+	more, err := s.openOrNull(name, depth)
+	for err == nil && more {
+		var key string
+		if key, err = s.member(); err != nil {
+			break
+		}
+		switch key {
+		case "id":
+			err = errs.set(0, s.stringField(idName, depth+1, &dst.ID))
+		case "idempotency_key":
+			err = errs.set(1, s.stringField(keyName, depth+1, &dst.IdempotencyKey))
+		default:
+			_, err = s.value(depth + 1)
 		}
 		if err == nil {
 			more, err = s.next()

@@ -364,11 +364,11 @@ func abandoned(ctx context.Context) error {
 	return fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
 }
 
-// checkAPIVersion holds back, under WithStrictAPIVersion, an event rendered
-// with an API version of another release train; otherwise it logs the
-// mismatch once per version.
+// checkAPIVersion holds back, under WithStrictAPIVersion, a snapshot event
+// rendered with an API version of another release train; otherwise it logs
+// the mismatch once per version. Thin events are unversioned.
 func (h *Handler) checkAPIVersion(ctx context.Context, e *Event) error {
-	if e.APIVersion == stripe.APIVersion || sameReleaseTrain(e.APIVersion) {
+	if e.Kind == Thin || e.APIVersion == stripe.APIVersion || sameReleaseTrain(e.APIVersion) {
 		return nil
 	}
 	if h.c.strictAPIVersion {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -37,6 +38,10 @@ var ErrInvalidPayload = errors.New("stripewebhook: invalid event payload")
 // fails so that it is retried once the registration is fixed.
 var ErrObjectMismatch = errors.New("stripewebhook: data.object is not of the requested type")
 
+// ErrNoObject means a callback asked for data.object of a thin event,
+// which carries none: its full event and related object are fetched.
+var ErrNoObject = errors.New("stripewebhook: a thin event has no data.object")
+
 // Event is a verified Stripe event. Only the envelope is decoded; the
 // resource in data.object is kept as raw bytes and decoded when a callback
 // asks for it, with [Decode] or a callback registered with [On].
@@ -47,13 +52,17 @@ var ErrObjectMismatch = errors.New("stripewebhook: data.object is not of the req
 // goroutines. Under [Handler.Handle] and [ParseEvent], the byte slices
 // alias the payload the caller passed.
 type Event struct {
+	Kind       EventKind        // Snapshot, or Thin for an event destination's thin event
 	ID         string           // evt_…
-	Type       stripe.EventType // invoice.paid, …
-	APIVersion string           // the API version data.object was rendered with
-	Account    string           // the connected account (Connect), or ""
+	Type       stripe.EventType // invoice.paid, …, or v1.billing.meter.error_report_triggered, …
+	APIVersion string           // the API version data.object was rendered with ("" for a thin event)
+	Account    string           // the connected account (Connect; a thin event's context), or ""
 	Livemode   bool
-	Created    int64 // Unix seconds
-	Request    EventRequest
+	Created    int64        // Unix seconds
+	Request    EventRequest // the API request behind the event (a thin event's reason.request)
+
+	// Related is what a thin event is about (id, type, API URL), or nil.
+	Related *stripe.RelatedObject
 
 	// Object is data.object, raw. PreviousAttributes is
 	// data.previous_attributes, raw, or nil.
@@ -68,6 +77,36 @@ type Event struct {
 	Secret string
 
 	decoded any // the last typed object decoded, shared by the callbacks
+
+	// Thin events: the dispatcher's client and what it fetched, shared by
+	// the callbacks.
+	client        *stripe.Client
+	fullEvent     any // a stripe.V2Event
+	relatedObject any
+}
+
+// EventKind tells a snapshot event from a thin one.
+type EventKind uint8
+
+const (
+	// Snapshot is a classic webhook event: data.object is a snapshot of
+	// the object, rendered with the event's API version. The zero value.
+	Snapshot EventKind = iota
+	// Thin is an event destination's thin event ("object":
+	// "v2.core.event"): a small, unversioned notification with no data,
+	// whose full event and related object are fetched when needed (see
+	// [FetchEvent] and [FetchRelated]).
+	Thin
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Snapshot:
+		return "snapshot"
+	case Thin:
+		return "thin"
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // EventRequest is the API request that caused the event, if any.
@@ -95,7 +134,11 @@ func (e *Event) Clone() *Event {
 	c.Payload = append([]byte(nil), e.Payload...)
 	c.Object = rebase(c.Payload, e.Payload, e.Object)
 	c.PreviousAttributes = rebase(c.Payload, e.Payload, e.PreviousAttributes)
-	c.decoded = nil
+	if e.Related != nil {
+		r := *e.Related
+		c.Related = &r
+	}
+	c.decoded, c.fullEvent, c.relatedObject = nil, nil, nil
 	return &c
 }
 
@@ -148,6 +191,9 @@ func DecodePrevious[T any](e *Event) (*T, error) {
 func Decode[T any](e *Event) (*T, error) {
 	if v, ok := e.decoded.(*T); ok {
 		return v, nil
+	}
+	if e.Kind == Thin {
+		return nil, fmt.Errorf("%w: %s (%s) is a thin event; fetch the event or its related object (FetchEvent, FetchRelated)", ErrNoObject, e.ID, e.Type)
 	}
 	if err := checkObjectType[T](e.Object); err != nil {
 		return nil, err

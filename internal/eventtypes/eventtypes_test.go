@@ -27,3 +27,20 @@ func TestKnown(t *testing.T) {
 		t.Fatalf("WithPrefix(nothing.) = %v", got)
 	}
 }
+
+func TestThin(t *testing.T) {
+	if !sort.StringsAreSorted(Thin[:]) || len(Thin) < 3 || len(ThinEvents) != len(Thin) {
+		t.Fatalf("Thin: %v", Thin)
+	}
+	for _, typ := range []string{"v1.billing.meter.error_report_triggered", "v2.core.event_destination.ping"} {
+		if !IsKnown(typ) {
+			t.Errorf("%s not known", typ)
+		}
+	}
+	if got := WithPrefix("v1.billing.meter."); len(got) != 2 {
+		t.Fatalf("WithPrefix(v1.billing.meter.) = %v", got)
+	}
+	if ThinEvents["v1.billing.meter.error_report_triggered"].Related != "BillingMeter" {
+		t.Fatalf("related object: %+v", ThinEvents)
+	}
+}

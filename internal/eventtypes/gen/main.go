@@ -1,5 +1,6 @@
-// Command gen writes internal/eventtypes/known.go: the event types that the
-// stripe-go module in go.mod declares as EventType constants. Run it with
+// Command gen writes internal/eventtypes/known.go, the event types that the
+// stripe-go module in go.mod declares as EventType constants, and thin.go,
+// the thin event types its ConvertRawEvent knows. Run it with
 // `go generate ./internal/eventtypes` after upgrading stripe-go.
 //
 // With -node-types, it also writes objects.go, the stripe-go type of each
@@ -83,6 +84,7 @@ func main() {
 	if err := os.WriteFile("known.go", src, 0o644); err != nil {
 		log.Fatal(err)
 	}
+	writeThin(dir, version)
 	if *nodeTypes != "" {
 		writeObjects(*nodeTypes, dir, types)
 	}
