@@ -7,14 +7,16 @@ import (
 	"github.com/stripewebhook/stripewebhook"
 )
 
-// The request path allocates at most 5 times per event outside its pooled
-// buffers, whatever the payload's size: the event ID, the dedup entry, the
-// settle context, and nothing in proportion to the body.
+// The request path allocates at most 5 times per event, whatever the
+// payload's size and kind: the event, its ID, the dedup entry, the settle
+// context (a thin event's related object too), and nothing in proportion
+// to the body.
 func TestAllocationsPerEvent(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race; scripts/test.sh runs this test without it")
 	}
-	for _, file := range []string{"testdata/bench/balance.available.json", "testdata/bench/invoice.paid.100-lines.json"} {
+	for _, file := range []string{"testdata/bench/balance.available.json", "testdata/bench/invoice.paid.100-lines.json",
+		"webhooktest/testdata/v1.billing.meter.error_report_triggered.json"} {
 		const n = 64
 		events := load(t, benchPayload{file: file, n: n})
 		h := benchHandler(t, n, func(d *stripewebhook.Dispatcher) {

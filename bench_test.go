@@ -236,3 +236,34 @@ func BenchmarkVerifySecrets(b *testing.B) {
 		fmt.Printf("ratio verify secrets=%d: %.2fx the cost of one secret\n", n, got/one)
 	}
 }
+
+// BenchmarkThin: the request path for a thin event (a callback that does
+// not fetch) against a snapshot event of similar size, in the same run.
+func BenchmarkThin(b *testing.B) {
+	var ns, allocs [2]float64
+	for i, p := range []benchPayload{
+		{"thin_v1.billing.meter.error_report_triggered", "webhooktest/testdata/v1.billing.meter.error_report_triggered.json", 4096},
+		{"snapshot_balance.available", "testdata/bench/balance.available.json", 4096},
+	} {
+		events := load(b, p)
+		b.Run(p.name, func(b *testing.B) {
+			var seen int
+			h := benchHandler(b, len(events), func(d *stripewebhook.Dispatcher) {
+				d.HandleFunc("*", func(_ context.Context, e *stripewebhook.Event) error { seen += len(e.ID); return nil })
+			})
+			ns[i] = runHandle(b, h, events)
+			next := 0
+			allocs[i] = testing.AllocsPerRun(1000, func() {
+				e := &events[next%len(events)]
+				next++
+				if err := h.Handle(context.Background(), e.payload, e.header); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+	if ns[0] > 0 && ns[1] > 0 {
+		fmt.Printf("ratio thin/snapshot time %.2fx (thin %.0f ns, snapshot %.0f ns)  allocs/event thin %.0f snapshot %.0f\n",
+			ns[0]/ns[1], ns[0], ns[1], allocs[0], allocs[1])
+	}
+}

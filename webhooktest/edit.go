@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stripewebhook/stripewebhook/internal/stripejson"
 )
@@ -51,18 +52,26 @@ func ID(id string) Edit { return set("id", id) }
 // Type sets the event's type.
 func Type(t string) Edit { return set("type", t) }
 
-// Account sets the connected account the event comes from (Connect); ""
-// removes it, making it the platform's own event.
+// Account sets the connected account the event comes from (Connect: a
+// snapshot event's account, a thin event's context); "" makes it the
+// platform's own event.
 func Account(id string) Edit {
 	return func(ev map[string]any) error {
-		if id == "" {
+		switch {
+		case isThin(ev) && id == "":
+			ev["context"] = nil
+		case isThin(ev):
+			ev["context"] = id
+		case id == "":
 			delete(ev, "account")
-		} else {
+		default:
 			ev["account"] = id
 		}
 		return nil
 	}
 }
+
+func isThin(ev map[string]any) bool { return ev["object"] == "v2.core.event" }
 
 // Livemode sets livemode (a live event, or a connected account's test event
 // on a live endpoint).
@@ -71,8 +80,18 @@ func Livemode(live bool) Edit { return set("livemode", live) }
 // APIVersion sets the API version the event was rendered with.
 func APIVersion(v string) Edit { return set("api_version", v) }
 
-// Created sets the event's creation time, in Unix seconds.
-func Created(unix int64) Edit { return set("created", unix) }
+// Created sets the event's creation time, in Unix seconds (an RFC 3339
+// time in a thin event).
+func Created(unix int64) Edit {
+	return func(ev map[string]any) error {
+		if isThin(ev) {
+			ev["created"] = time.Unix(unix, 0).UTC().Format(time.RFC3339Nano)
+		} else {
+			ev["created"] = unix
+		}
+		return nil
+	}
+}
 
 // ObjectField sets a field of data.object; path may name a nested field
 // with dots ("metadata.order_id"), whose parents are created if missing.
@@ -105,7 +124,7 @@ func ObjectField(path string, value any) Edit {
 func PreviousAttributes(prev map[string]any) Edit {
 	return func(ev map[string]any) error {
 		data, ok := ev["data"].(map[string]any)
-		if !ok {
+		if !ok || isThin(ev) {
 			return fmt.Errorf("the payload has no data object")
 		}
 		if prev == nil {
@@ -118,6 +137,9 @@ func PreviousAttributes(prev map[string]any) Edit {
 }
 
 func object(ev map[string]any) (map[string]any, error) {
+	if isThin(ev) {
+		return nil, fmt.Errorf("a thin event has no data.object")
+	}
 	data, _ := ev["data"].(map[string]any)
 	obj, ok := data["object"].(map[string]any)
 	if !ok {

@@ -74,13 +74,15 @@ func NewRequestAt(tb testing.TB, target string, payload []byte, t time.Time, sec
 	return req
 }
 
-//go:embed testdata/*.json
+//go:embed testdata/*.json testdata/api/*.json
 var fixtures embed.FS
 
 // Fixture returns a copy of the fixture event of that type, pretty-printed
 // as Stripe sends it, with an object from stripe-mock, changed by edits (see
 // [Edit]). Connect events (account.*, payout.failed, person.updated) carry
-// an account. A second fixture of one type is named "<type>+<variant>":
+// an account. The thin event types (v1.billing.meter.*,
+// v2.core.event_destination.ping) are thin events, whose full events and
+// related objects [NewStripeAPI] serves. A second fixture of one type is named "<type>+<variant>":
 // "checkout.session.completed+subscription" is a subscription-mode session
 // with a customer. See [FixtureTypes] for the list.
 func Fixture(tb testing.TB, name string, edits ...Edit) []byte {
@@ -101,7 +103,9 @@ func FixtureTypes() []string {
 	entries, _ := fs.ReadDir(fixtures, "testdata")
 	var out []string
 	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), ".json"))
+		if !e.IsDir() {
+			out = append(out, strings.TrimSuffix(e.Name(), ".json"))
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -1,0 +1,203 @@
+package webhooktest
+
+import (
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stripe/stripe-go/v82"
+)
+
+// StripeAPI is a fake of the part of Stripe's API that thin events need,
+// for tests that run offline: GET /v2/core/events/{id} (the full event) and
+// GET of any related object's URL. It starts with the full events and
+// related objects of the thin fixtures; add others with AddEvent and
+// AddObject. Like Stripe, it answers 404 for an event of a connected
+// account fetched without that account's Stripe-Context header, and it
+// records every request. stripe-mock has no /v2 paths; this stands in.
+// It is safe for concurrent use.
+type StripeAPI struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	events   map[string][]byte // id → full event
+	contexts map[string]string // event id → its context (connected account)
+	objects  map[string][]byte // path → object
+	requests []APIRequest
+}
+
+// APIRequest is a request the fake received.
+type APIRequest struct {
+	Method, Path  string
+	StripeContext string // the Stripe-Context header, or ""
+}
+
+// NewStripeAPI starts the fake; the test's cleanup stops it.
+func NewStripeAPI(tb testing.TB) *StripeAPI {
+	tb.Helper()
+	a := &StripeAPI{events: map[string][]byte{}, contexts: map[string]string{}, objects: map[string][]byte{}}
+	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
+	tb.Cleanup(a.srv.Close)
+	entries, err := fs.ReadDir(fixtures, "testdata/api")
+	if err != nil {
+		tb.Fatalf("webhooktest: %v", err)
+	}
+	byID := map[string][]byte{}
+	for _, e := range entries {
+		b, err := fixtures.ReadFile("testdata/api/" + e.Name())
+		if err != nil {
+			tb.Fatalf("webhooktest: %v", err)
+		}
+		byID[strings.TrimSuffix(e.Name(), ".json")] = b
+	}
+	for _, b := range byID {
+		var ev struct {
+			Object        string                `json:"object"`
+			RelatedObject *stripe.RelatedObject `json:"related_object"`
+		}
+		if err := json.Unmarshal(b, &ev); err != nil {
+			tb.Fatalf("webhooktest: %v", err)
+		}
+		if ev.Object != "v2.core.event" {
+			continue
+		}
+		a.AddEvent(tb, b)
+		if r := ev.RelatedObject; r != nil && byID[r.ID] != nil {
+			a.AddObject(r.URL, byID[r.ID])
+		}
+	}
+	return a
+}
+
+// URL is the fake's base URL.
+func (a *StripeAPI) URL() string { return a.srv.URL }
+
+// Client returns a Stripe client that talks to the fake, for
+// stripewebhook.WithClient.
+func (a *StripeAPI) Client() *stripe.Client {
+	return stripe.NewClient("sk_test_webhooktest", stripe.WithBackends(stripe.NewBackendsWithConfig(&stripe.BackendConfig{
+		URL:               stripe.String(a.srv.URL),
+		HTTPClient:        a.srv.Client(),
+		MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+	})))
+}
+
+// AddEvent serves event, a full v2 event as GET /v2/core/events/{id}
+// returns it, under its id; an event with a context is served only to
+// requests with that Stripe-Context.
+func (a *StripeAPI) AddEvent(tb testing.TB, event []byte) {
+	tb.Helper()
+	var ev struct {
+		ID      string  `json:"id"`
+		Context *string `json:"context"`
+	}
+	if err := json.Unmarshal(event, &ev); err != nil || ev.ID == "" {
+		tb.Fatalf("webhooktest: not an event with an id: %v", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events[ev.ID] = event
+	if ev.Context != nil {
+		a.contexts[ev.ID] = *ev.Context
+	} else {
+		delete(a.contexts, ev.ID)
+	}
+}
+
+// AddThin serves the full event of a thin event notification (a thin
+// fixture, varied or not): the notification's fields with the data of the
+// thin fixture of the same type; and, if its related object's URL is not
+// served yet, that fixture's related object there. A test that delivers a
+// varied thin fixture (another id, a connected account's context) calls it
+// so that fetching works.
+func (a *StripeAPI) AddThin(tb testing.TB, notification []byte) {
+	tb.Helper()
+	var ev map[string]json.RawMessage
+	if err := json.Unmarshal(notification, &ev); err != nil {
+		tb.Fatalf("webhooktest: not a thin event: %v", err)
+	}
+	var typ string
+	var related *stripe.RelatedObject
+	json.Unmarshal(ev["type"], &typ)
+	json.Unmarshal(ev["related_object"], &related)
+	a.mu.Lock()
+	var base map[string]json.RawMessage
+	for _, b := range a.events {
+		var e map[string]json.RawMessage
+		if json.Unmarshal(b, &e) == nil && string(e["type"]) == strconv.Quote(typ) {
+			base = e
+			break
+		}
+	}
+	var baseObject []byte
+	if base != nil && related != nil {
+		var r stripe.RelatedObject
+		if json.Unmarshal(base["related_object"], &r) == nil {
+			baseObject = a.objects[r.URL]
+		}
+	}
+	a.mu.Unlock()
+	if data, ok := base["data"]; ok {
+		ev["data"] = data
+	}
+	full, err := json.Marshal(ev)
+	if err != nil {
+		tb.Fatalf("webhooktest: %v", err)
+	}
+	a.AddEvent(tb, full)
+	if related != nil && baseObject != nil {
+		a.mu.Lock()
+		if a.objects[related.URL] == nil {
+			a.objects[related.URL] = baseObject
+		}
+		a.mu.Unlock()
+	}
+}
+
+// AddObject serves object at path, a related object's URL such as
+// "/v1/billing/meters/mtr_123".
+func (a *StripeAPI) AddObject(path string, object []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.objects[path] = object
+}
+
+// Requests returns the requests received so far, in order.
+func (a *StripeAPI) Requests() []APIRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]APIRequest(nil), a.requests...)
+}
+
+func (a *StripeAPI) serve(w http.ResponseWriter, r *http.Request) {
+	sc := r.Header.Get("Stripe-Context")
+	a.mu.Lock()
+	a.requests = append(a.requests, APIRequest{Method: r.Method, Path: r.URL.Path, StripeContext: sc})
+	var body []byte
+	if id, ok := strings.CutPrefix(r.URL.Path, "/v2/core/events/"); ok {
+		if ctx, connected := a.contexts[id]; !connected || ctx == sc {
+			body = a.events[id]
+		}
+	} else {
+		body = a.objects[r.URL.Path]
+	}
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Request-Id", "req_webhooktest")
+	switch {
+	case !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer sk_"):
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`))
+	case r.Method != http.MethodGet || body == nil:
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such resource: '` + r.URL.Path + `'"}}`))
+	default:
+		w.Write(body)
+	}
+}
