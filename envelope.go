@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/stripe/stripe-go/v82"
 )
@@ -39,8 +40,103 @@ func invalid(format string, args ...any) error {
 }
 
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	arena strArena // the envelope's strings, until flush
+}
+
+// Slots of the strArena: one per envelope string that may be kept.
+const (
+	slotID = iota
+	slotAccount
+	slotContext
+	slotRequestID
+	slotRequestKey
+	slotReasonID
+	slotReasonKey
+	slotRelatedID
+	slotRelatedType
+	slotRelatedURL
+	arenaSlots
+)
+
+// strArena collects the envelope's plain (unescaped) string values as
+// they are scanned, and makes them one allocation at the end: an event
+// costs one allocation for its id, account, request and related object.
+// A slot holds the last occurrence of its field, as encoding/json keeps.
+// It keeps no pointers (they would make the envelope escape): flush finds
+// each slot's destination itself.
+type strArena struct {
+	raw     [arenaSlots][]byte
+	pending [arenaSlots]bool
+}
+
+// drop forgets the slot's pending value: a later occurrence replaces it.
+func (a *strArena) drop(slot int) { a.raw[slot], a.pending[slot] = nil, false }
+
+// flush sets every pending string of e and env, from one allocation.
+func (a *strArena) flush(e *Event, env *envelope) {
+	n := 0
+	for _, r := range a.raw {
+		n += len(r)
+	}
+	buf := make([]byte, 0, n)
+	for _, r := range a.raw {
+		buf = append(buf, r...)
+	}
+	// buf is never written again: the strings may share it.
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	off := 0
+	for slot, r := range a.raw {
+		if a.pending[slot] {
+			*slotString(slot, e, env) = all[off : off+len(r)]
+		}
+		off += len(r)
+	}
+}
+
+// slotString is where a slot's string goes.
+func slotString(slot int, e *Event, env *envelope) *string {
+	switch slot {
+	case slotID:
+		return &e.ID
+	case slotAccount:
+		return &e.Account
+	case slotContext:
+		return &env.context
+	case slotRequestID:
+		return &e.Request.ID
+	case slotRequestKey:
+		return &e.Request.IdempotencyKey
+	case slotReasonID:
+		return &env.reason.ID
+	case slotReasonKey:
+		return &env.reason.IdempotencyKey
+	case slotRelatedID:
+		return &env.related.ID
+	case slotRelatedType:
+		return &env.related.Type
+	}
+	return &env.related.URL
+}
+
+// keptString decodes a string or null into *dst, deferring a plain string
+// to the arena's single allocation.
+func (s *scanner) keptString(slot int, name string, depth int, dst *string) error {
+	s.arena.drop(slot)
+	if s.kind() == '"' {
+		raw, plain, err := s.str()
+		if err != nil {
+			return err
+		}
+		if plain {
+			s.arena.raw[slot], s.arena.pending[slot] = raw, true
+		} else {
+			*dst = stringValue(raw, false)
+		}
+		return nil
+	}
+	return s.stringField(name, depth, dst)
 }
 
 func (s *scanner) errAt(msg string) error {
@@ -549,11 +645,12 @@ const thinObject = "v2.core.event"
 // envelope holds what parseEnvelope reads before it knows the event's
 // kind, which the "object" field, wherever it stands, decides.
 type envelope struct {
-	object  string
-	created []byte // the raw value: an integer for a snapshot, an RFC 3339 string for a thin event
-	context string // a thin event's connected account
-	reason  EventRequest
-	related *stripe.RelatedObject
+	object     string
+	created    []byte // the raw value: an integer for a snapshot, an RFC 3339 string for a thin event
+	context    string // a thin event's connected account
+	reason     EventRequest
+	related    stripe.RelatedObject
+	hasRelated bool
 }
 
 // parseEnvelope decodes body into e. e must be zero.
@@ -578,13 +675,13 @@ func parseEnvelope(body []byte, e *Event) error {
 		}
 		switch key {
 		case "id":
-			err = errs.set(0, s.stringField("id", 1, &e.ID))
+			err = errs.set(0, s.keptString(slotID, "id", 1, &e.ID))
 		case "type":
 			err = errs.set(1, s.typeField(1, &e.Type))
 		case "api_version":
 			err = errs.set(2, s.apiVersion(1, &e.APIVersion))
 		case "account":
-			err = errs.set(3, s.stringField("account", 1, &e.Account))
+			err = errs.set(3, s.keptString(slotAccount, "account", 1, &e.Account))
 		case "livemode":
 			err = errs.set(4, s.boolField("livemode", 1, &e.Livemode))
 		case "created":
@@ -596,11 +693,11 @@ func parseEnvelope(body []byte, e *Event) error {
 		case "object":
 			err = errs.set(8, s.objectField(1, &env.object))
 		case "context":
-			err = errs.set(9, s.stringField("context", 1, &env.context))
+			err = errs.set(9, s.keptString(slotContext, "context", 1, &env.context))
 		case "reason":
 			err = errs.set(10, s.reason(&env.reason))
 		case "related_object":
-			err = errs.set(11, s.relatedObject(&env.related))
+			err = errs.set(11, s.relatedObject(&env))
 		default:
 			_, err = s.value(1)
 		}
@@ -615,9 +712,14 @@ func parseEnvelope(body []byte, e *Event) error {
 	if s.i != len(body) {
 		return s.errAt("invalid character after top-level value")
 	}
+	s.arena.flush(e, &env)
 	if env.object == thinObject {
 		e.Kind = Thin
-		e.Account, e.Request, e.Related = env.context, env.reason, env.related
+		e.Account, e.Request = env.context, env.reason
+		if env.hasRelated {
+			e.related = env.related
+			e.Related = &e.related
+		}
 		errs[5] = thinCreated(env.created, &e.Created)
 	} else {
 		errs[5] = snapshotCreated(env.created, &e.Created)
@@ -715,17 +817,20 @@ func (s *scanner) reason(dst *EventRequest) error {
 	return errs.first()
 }
 
-// relatedObject decodes a thin event's related_object, or null.
-func (s *scanner) relatedObject(dst **stripe.RelatedObject) error {
-	*dst = nil
+// relatedObject decodes a thin event's related_object, or null, into
+// env.related.
+func (s *scanner) relatedObject(env *envelope) error {
+	for slot := slotRelatedID; slot <= slotRelatedURL; slot++ {
+		s.arena.drop(slot)
+	}
+	env.related, env.hasRelated = stripe.RelatedObject{}, false
 	if s.kind() == 'n' {
 		return s.literal("null")
 	}
 	var errs fieldErrs
 	more, err := s.openOrNull("related_object", 1)
-	if err == nil {
-		*dst = new(stripe.RelatedObject)
-	}
+	env.hasRelated = err == nil
+	dst := &env.related
 	for err == nil && more {
 		var key string
 		if key, err = s.member(); err != nil {
@@ -733,11 +838,11 @@ func (s *scanner) relatedObject(dst **stripe.RelatedObject) error {
 		}
 		switch key {
 		case "id":
-			err = errs.set(0, s.stringField("related_object.id", 2, &(*dst).ID))
+			err = errs.set(0, s.keptString(slotRelatedID, "related_object.id", 2, &dst.ID))
 		case "type":
-			err = errs.set(1, s.stringField("related_object.type", 2, &(*dst).Type))
+			err = errs.set(1, s.keptString(slotRelatedType, "related_object.type", 2, &dst.Type))
 		case "url":
-			err = errs.set(2, s.stringField("related_object.url", 2, &(*dst).URL))
+			err = errs.set(2, s.keptString(slotRelatedURL, "related_object.url", 2, &dst.URL))
 		default:
 			_, err = s.value(2)
 		}
@@ -755,7 +860,8 @@ func (s *scanner) request(dst *EventRequest) error {
 	*dst = EventRequest{}
 	if s.kind() == '"' {
 		// API versions before 2017-05-25 sent the request ID as a string.
-		return s.stringField("request", 1, &dst.ID)
+		s.arena.drop(slotRequestKey)
+		return s.keptString(slotRequestID, "request", 1, &dst.ID)
 	}
 	return s.requestObject("request", 1, dst)
 }
@@ -779,9 +885,13 @@ func (s *scanner) skipString(name string, depth int) error {
 // snapshot event's "request" or a thin event's "reason.request".
 func (s *scanner) requestObject(name string, depth int, dst *EventRequest) error {
 	idName, keyName := "request.id", "request.idempotency_key" // constants: no allocation
+	idSlot, keySlot := slotRequestID, slotRequestKey
 	if name != "request" {
 		idName, keyName = "reason.request.id", "reason.request.idempotency_key"
+		idSlot, keySlot = slotReasonID, slotReasonKey
 	}
+	s.arena.drop(idSlot)
+	s.arena.drop(keySlot)
 	*dst = EventRequest{}
 	var errs fieldErrs
 	more, err := s.openOrNull(name, depth)
@@ -792,9 +902,9 @@ func (s *scanner) requestObject(name string, depth int, dst *EventRequest) error
 		}
 		switch key {
 		case "id":
-			err = errs.set(0, s.stringField(idName, depth+1, &dst.ID))
+			err = errs.set(0, s.keptString(idSlot, idName, depth+1, &dst.ID))
 		case "idempotency_key":
-			err = errs.set(1, s.stringField(keyName, depth+1, &dst.IdempotencyKey))
+			err = errs.set(1, s.keptString(keySlot, keyName, depth+1, &dst.IdempotencyKey))
 		default:
 			_, err = s.value(depth + 1)
 		}

@@ -101,7 +101,11 @@ func referenceParse(body []byte) (*Event, error) {
 		}
 	}
 	if object == "v2.core.event" {
-		e.Kind, e.Account, e.Request, e.Related = Thin, context, reason, related
+		e.Kind, e.Account, e.Request = Thin, context, reason
+		if related != nil {
+			e.related = *related
+			e.Related = &e.related
+		}
 		var t time.Time
 		if err := field(m, "created", &t); err != nil {
 			return nil, err

@@ -15,11 +15,11 @@ func unsafeString(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// knownTypes maps each stripe-go event type to its constant's string, so
-// that decoding a known type allocates nothing.
+// knownTypes maps each stripe-go event type, snapshot or thin, to one
+// string, so that decoding a known type allocates nothing.
 var knownTypes = func() map[string]stripe.EventType {
-	m := make(map[string]stripe.EventType, len(eventtypes.Known))
-	for _, t := range eventtypes.Known {
+	m := make(map[string]stripe.EventType, len(eventtypes.Known)+len(eventtypes.Thin))
+	for _, t := range append(eventtypes.Known[:], eventtypes.Thin[:]...) {
 		m[t] = stripe.EventType(t)
 	}
 	return m

@@ -76,7 +76,8 @@ type Event struct {
 	// for an event that was not verified by this package.
 	Secret string
 
-	decoded any // the last typed object decoded, shared by the callbacks
+	decoded any                  // the last typed object decoded, shared by the callbacks
+	related stripe.RelatedObject // what Related points to: no allocation of its own
 
 	// Thin events: the dispatcher's client and what it fetched, shared by
 	// the callbacks.
@@ -135,8 +136,8 @@ func (e *Event) Clone() *Event {
 	c.Object = rebase(c.Payload, e.Payload, e.Object)
 	c.PreviousAttributes = rebase(c.Payload, e.Payload, e.PreviousAttributes)
 	if e.Related != nil {
-		r := *e.Related
-		c.Related = &r
+		c.related = *e.Related
+		c.Related = &c.related
 	}
 	c.decoded, c.fullEvent, c.relatedObject = nil, nil, nil
 	return &c
