@@ -124,6 +124,7 @@ func ExampleWithLivemode() {
 type exampleT struct{ testing.TB }
 
 func (exampleT) Helper()                           {}
+func (exampleT) Cleanup(func())                    {} // the example's fake API lives until the process ends
 func (exampleT) Fatalf(format string, args ...any) { log.Fatalf(format, args...) }
 
 // Secrets read from the environment: a comma-separated list while one is
@@ -168,4 +169,28 @@ func ExampleAllowTypes() {
 	// Output:
 	// <nil>
 	// stripewebhook: unknown event type: "invoice.payed" (a typo? AllowTypes accepts types newer than stripe-go)
+}
+
+// Thin events from an event destination: the callback gets the full event,
+// fetched once with the client given to the dispatcher, and the object the
+// event is about. webhooktest's fake API stands in for Stripe's here; in
+// production: stripe.NewClient(os.Getenv("STRIPE_API_KEY")).
+func ExampleOnThin() {
+	api := webhooktest.NewStripeAPI(exampleT{})
+	d := stripewebhook.NewDispatcher(stripewebhook.WithClient(api.Client()))
+	stripewebhook.OnThin(d, "v1.billing.meter.error_report_triggered", func(ctx context.Context, e *stripewebhook.Event, full *stripe.V1BillingMeterErrorReportTriggeredEvent) error {
+		meter, err := stripewebhook.FetchRelated[stripe.BillingMeter](ctx, e)
+		if err != nil {
+			return err // Stripe retries
+		}
+		fmt.Printf("%s event: meter %q has %d errors\n", e.Kind, meter.EventName, full.Data.Reason.ErrorCount)
+		return nil
+	})
+	h, _ := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"))
+
+	payload := webhooktest.Fixture(exampleT{}, "v1.billing.meter.error_report_triggered")
+	fmt.Println(h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), "whsec_example")))
+	// Output:
+	// thin event: meter "api_calls" has 1 errors
+	// <nil>
 }

@@ -261,3 +261,40 @@ func TestFetchErrors(t *testing.T) {
 	assert.ErrorIs(t, got[3], stripewebhook.ErrNoObject)
 	assert.Len(t, api.Requests(), 1)
 }
+
+// The dedup rows for thin events: a duplicate is acknowledged without a
+// run, the same event in progress elsewhere is a 409, and a failed run's
+// retry runs it again.
+func TestThinDedup(t *testing.T) {
+	thin := webhooktest.Fixture(t, meterError)
+	deliver := func(hs *thinHarness) int {
+		return hs.serve(webhooktest.NewRequest(t, "/webhook", thin, testSecret)).Code
+	}
+	t.Run("duplicate", func(t *testing.T) {
+		hs := newThinHarness(t)
+		assert.Equal(t, 200, deliver(hs))
+		assert.Equal(t, 200, deliver(hs))
+		assert.Equal(t, int32(1), hs.runs.Load())
+	})
+	t.Run("in progress", func(t *testing.T) {
+		hs := newThinHarness(t)
+		hs.block = make(chan struct{})
+		first := make(chan int)
+		go func() { first <- deliver(hs) }()
+		require.Eventually(t, func() bool { return hs.runs.Load() == 1 }, 5*time.Second, time.Millisecond)
+		assert.Equal(t, 409, deliver(hs))
+		close(hs.block)
+		assert.Equal(t, 200, <-first)
+		assert.Equal(t, 200, deliver(hs))
+		assert.Equal(t, int32(1), hs.runs.Load())
+	})
+	t.Run("retry after a failure", func(t *testing.T) {
+		hs := newThinHarness(t)
+		hs.fail.Store(true)
+		assert.Equal(t, 500, deliver(hs))
+		hs.fail.Store(false)
+		assert.Equal(t, 200, deliver(hs))
+		assert.Equal(t, 200, deliver(hs))
+		assert.Equal(t, int32(2), hs.runs.Load(), "the failed run and its retry, not the duplicate")
+	})
+}

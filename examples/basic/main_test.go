@@ -64,6 +64,27 @@ func TestPrintsTheGuideLines(t *testing.T) {
 	}
 }
 
+// Thin events (event destinations) reach the same handler and the same
+// fallback line; a duplicate prints nothing.
+func TestThinEventsReachTheFallback(t *testing.T) {
+	var out syncBuffer
+	h, err := newHandler(secret, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"v2.core.event_destination.ping", "v1.billing.meter.error_report_triggered", "v2.core.event_destination.ping"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", webhooktest.Fixture(t, typ), secret))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", typ, rec.Code, rec.Body)
+		}
+	}
+	want := "Unhandled event type: v2.core.event_destination.ping\nUnhandled event type: v1.billing.meter.error_report_triggered\n"
+	if out.String() != want {
+		t.Fatalf("printed %q, want %q", out.String(), want)
+	}
+}
+
 func TestRefusesToStartWithoutSecret(t *testing.T) {
 	for _, env := range []string{"", " , "} {
 		err := run(context.Background(), nil, func(string) string { return env }, io.Discard, io.Discard)
