@@ -298,3 +298,21 @@ func TestThinDedup(t *testing.T) {
 		assert.Equal(t, int32(2), hs.runs.Load(), "the failed run and its retry, not the duplicate")
 	})
 }
+
+// One handler for a webhook endpoint (snapshots) and an event destination
+// (thin events), each with its own secret: both verified and routed, the
+// event naming the secret that matched.
+func TestOneHandlerForBothKinds(t *testing.T) {
+	d := stripewebhook.NewDispatcher()
+	got := map[stripewebhook.EventKind]string{}
+	d.HandleFunc("*", func(_ context.Context, e *stripewebhook.Event) error { got[e.Kind] = e.Secret; return nil })
+	h, err := stripewebhook.NewHandler(d, []stripewebhook.Secret{
+		stripewebhook.NewSecret("webhook endpoint", "whsec_snapshots"),
+		stripewebhook.NewSecret("event destination", "whsec_thin"),
+	}, stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	snap, thin := invoicePaid(t), webhooktest.Fixture(t, meterError)
+	require.NoError(t, h.Handle(context.Background(), snap, webhooktest.Header(snap, time.Now(), "whsec_snapshots")))
+	require.NoError(t, h.Handle(context.Background(), thin, webhooktest.Header(thin, time.Now(), "whsec_thin")))
+	assert.Equal(t, map[stripewebhook.EventKind]string{stripewebhook.Snapshot: "webhook endpoint", stripewebhook.Thin: "event destination"}, got)
+}
