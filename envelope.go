@@ -792,6 +792,8 @@ func (s *scanner) objectField(depth int, dst *string) error {
 // {"id", "idempotency_key"}}.
 func (s *scanner) reason(dst *EventRequest) error {
 	*dst = EventRequest{}
+	s.arena.drop(slotReasonID) // a later reason without a request has none
+	s.arena.drop(slotReasonKey)
 	var errs fieldErrs
 	more, err := s.openOrNull("reason", 1)
 	for err == nil && more {

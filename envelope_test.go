@@ -161,6 +161,10 @@ func FuzzParseThinEnvelope(f *testing.F) {
 	f.Add([]byte(`{"id":"evt_1","object":"v2.core.event","type":"t","created":1764000000}`))
 	f.Add([]byte(`{"id":"evt_1","object":"v2.core.event","type":"t","context":"acct_1","related_object":{"id":"x","url":null},"reason":{"request":{"id":"req_1"}}}`))
 	f.Add([]byte(`{"id":"evt_1","object":"event","type":"t","created":"2024-09-26T17:46:22Z"}`))
+	// Repeated members: the last occurrence wins, pending strings included.
+	f.Add([]byte(`{"object":"v2.core.event","id":"evt_1","type":"t","reason":{"request":{"id":"req_1"}},"reason":{"type":"request"},"id":"evt_2"}`))
+	f.Add([]byte(`{"object":"v2.core.event","id":"evt_1","type":"t","related_object":{"id":"a","url":"/x"},"related_object":{"type":"b"},"context":"acct_1","context":null}`))
+	f.Add([]byte(`{"id":"evt_1","type":"t","request":{"id":"req_1","idempotency_key":"k"},"request":"req_2","account":"acct_1","account":"acct_\u0032"}`))
 	f.Fuzz(matchesReference)
 }
 
