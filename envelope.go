@@ -579,29 +579,6 @@ func (s *scanner) boolField(name string, depth int, dst *bool) error {
 	return invalid("%s is not a boolean", name)
 }
 
-func (s *scanner) int64Field(name string, depth int, dst *int64) error {
-	*dst = 0
-	switch c := s.kind(); {
-	case c == '-' || (c >= '0' && c <= '9'):
-		text, err := s.number()
-		if err != nil {
-			return err
-		}
-		n, perr := strconv.ParseInt(unsafeString(text), 10, 64)
-		if perr != nil {
-			return invalid("%s is not an integer", name)
-		}
-		*dst = n
-		return nil
-	case c == 'n':
-		return s.literal("null")
-	}
-	if _, err := s.value(depth); err != nil {
-		return err
-	}
-	return invalid("%s is not an integer", name)
-}
-
 // openOrNull opens an object, or consumes null, and reports whether an
 // object with members follows. Anything else is a type error.
 func (s *scanner) openOrNull(name string, depth int) (bool, error) {
