@@ -397,22 +397,15 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e *Event) error {
 	return err
 }
 
-// Outcomes of a run, as logged.
-const (
-	outcomeHandled   = "handled"             // an exact or prefix callback ran
-	outcomeCaught    = "handled (catch-all)" // only catch-all or fallback callbacks ran
-	outcomeUnhandled = "unhandled"           // nothing ran
-)
-
 // run runs r's callbacks for e.
-func (d *Dispatcher) run(ctx context.Context, e *Event, r route) (outcome string, err error) {
+func (d *Dispatcher) run(ctx context.Context, e *Event, r route) (outcome Outcome, err error) {
 	switch {
 	case r.handled:
-		outcome = outcomeHandled
+		outcome = OutcomeHandled
 	case len(r.fns) > 0:
-		outcome = outcomeCaught
+		outcome = OutcomeCatchAll
 	default:
-		return outcomeUnhandled, nil
+		return OutcomeUnhandled, nil
 	}
 	if e.client == nil {
 		e.client = d.client

@@ -122,6 +122,7 @@ type Handler struct {
 	dispatcher *Dispatcher
 	c          *config
 	versions   versionWarnings
+	rejections rejectionLog
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -165,24 +166,33 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...Option) (*Handler, erro
 // Statuses follow [StatusCode].
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	ctx := r.Context()
+	if h.c.observer != nil {
+		ctx = h.c.observer.Start(ctx, OpDelivery)
+	}
+	rep := Report{Op: OpDelivery}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		rep.Status, rep.Outcome, rep.Reason = http.StatusMethodNotAllowed, OutcomeRejected, ReasonMethod
+		h.finish(ctx, r, &rep, nil, "", errMethod, start)
 		return
 	}
+	header := r.Header.Get(SignatureHeader)
 	body, err := h.readBody(w, r)
-	var e *Event
-	var outcome string
 	if err == nil {
-		e, outcome, err = h.process(r.Context(), body, r.Header.Get(SignatureHeader))
+		err = h.process(ctx, body, header, &rep)
 	}
 	status := StatusCode(err)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	io.WriteString(w, publicMessage(status, err)+"\n")
-	h.finish(r, e, outcome, status, err, start)
+	h.finish(ctx, r, &rep, body, header, err, start)
 }
+
+// errMethod is what the observer and the error hook see for a 405.
+var errMethod = errors.New("stripewebhook: method not allowed")
 
 // Handle processes one delivery whose body the caller already read, for
 // frameworks and platforms that own it (a serverless function, say). It
@@ -191,13 +201,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // body; the Event the callbacks receive aliases it.
 func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) error {
 	start := time.Now()
-	if int64(len(payload)) > h.c.maxBody {
-		err := &http.MaxBytesError{Limit: h.c.maxBody}
-		h.finish(nil, nil, "", StatusCode(err), err, start)
-		return err
+	if h.c.observer != nil {
+		ctx = h.c.observer.Start(ctx, OpDelivery)
 	}
-	e, outcome, err := h.process(ctx, payload, signature)
-	h.finish(nil, e, outcome, StatusCode(err), err, start)
+	rep := Report{Op: OpDelivery}
+	var err error
+	if int64(len(payload)) > h.c.maxBody {
+		err = &http.MaxBytesError{Limit: h.c.maxBody}
+	} else {
+		err = h.process(ctx, payload, signature, &rep)
+	}
+	h.finish(ctx, nil, &rep, payload, signature, err, start)
 	return err
 }
 
@@ -275,36 +289,38 @@ func serverReadTimeoutWithin(r *http.Request, d time.Duration) bool {
 }
 
 // process is the request path after the body is read: verify, decode,
-// filter, claim, dispatch, complete or release.
-func (h *Handler) process(ctx context.Context, body []byte, header string) (*Event, string, error) {
+// filter, claim, dispatch, complete or release. It fills rep with what
+// happened.
+func (h *Handler) process(ctx context.Context, body []byte, header string, rep *Report) error {
+	t := h.clock()
 	ver, err := h.verifier.Verify(body, header)
+	rep.Verify = since(t)
 	if err != nil {
-		return nil, "", err
+		return err
 	}
 	e := new(Event)
 	if err := parseEnvelope(body, e); err != nil {
-		return nil, "", err
+		return err
 	}
 	e.Secret = ver.Secret
-	if h.c.livemode != nil && e.Livemode != *h.c.livemode {
-		return e, "filtered (livemode)", nil
-	}
-	if h.c.accounts != nil && !h.c.accounts[e.Account] {
-		return e, "filtered (account)", nil
+	rep.Event, rep.Secret = e, ver.Secret
+	if (h.c.livemode != nil && e.Livemode != *h.c.livemode) || (h.c.accounts != nil && !h.c.accounts[e.Account]) {
+		rep.Outcome = OutcomeFiltered
+		return nil
 	}
 	r := h.dispatcher.route(string(e.Type))
 	if len(r.fns) == 0 {
 		// Nothing would run: acknowledge without touching the store, and
 		// without holding it back for its API version.
-		return e, outcomeUnhandled, nil
+		rep.Outcome = OutcomeUnhandled
+		return nil
 	}
 	if err := h.checkAPIVersion(ctx, e); err != nil {
-		return e, "", err
+		return err
 	}
 	store := h.c.store
 	if store == nil {
-		outcome, err := h.dispatcher.run(ctx, e, r)
-		return e, outcome, err
+		return h.run(ctx, e, r, rep)
 	}
 	key := e.ID
 	if h.c.dedupKey != nil {
@@ -313,39 +329,43 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 		}
 	}
 	if ctx.Err() != nil {
-		return e, outcomeAbandoned, abandoned(ctx)
+		return abandoned(ctx)
 	}
+	t = h.clock()
 	claim, err := store.Claim(ctx, key, h.c.lease)
+	rep.Store = since(t)
 	if err != nil {
 		if ctx.Err() != nil { // the sender left, the store is fine
-			return e, outcomeAbandoned, abandoned(ctx)
+			return abandoned(ctx)
 		}
 		err = &StoreError{Op: "claim", Err: err}
 		if !h.c.failOpen {
-			return e, "", err
+			return err
 		}
 		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: dedup store unavailable; processing without dedup (fail open)",
 			slog.String("event_id", e.ID), slog.Any("error", err))
-		outcome, err := h.dispatcher.run(ctx, e, r)
-		return e, outcome, err
+		return h.run(ctx, e, r, rep)
 	}
 	switch claim.Status {
 	case Done:
-		return e, "duplicate", nil
+		rep.Outcome = OutcomeDuplicate
+		return nil
 	case InProgress:
-		return e, "", ErrInProgress
+		return ErrInProgress
 	}
-	outcome, derr := h.dispatcher.run(ctx, e, r)
+	derr := h.run(ctx, e, r, rep)
 	// The claim must be settled even if the client has gone away meanwhile
 	// (Stripe gave up waiting): without the request's cancellation, within
 	// the store client's own timeouts.
 	sctx := context.WithoutCancel(ctx)
+	t = h.clock()
+	defer func() { rep.Store += since(t) }()
 	if derr != nil {
 		if err := store.Release(sctx, key, claim.Token); err != nil {
 			h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the claim failed; the retry runs once the lease expires",
 				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
 		}
-		return e, "", derr
+		return derr
 	}
 	if err := store.Complete(sctx, key, claim.Token, h.c.retention); err != nil {
 		// The callbacks succeeded: acknowledge, so Stripe does not run the
@@ -353,10 +373,52 @@ func (h *Handler) process(ctx context.Context, body []byte, header string) (*Eve
 		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: marking the event done failed; a later duplicate may run again",
 			slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
 	}
-	return e, outcome, nil
+	return nil
 }
 
-const outcomeAbandoned = "abandoned"
+// run runs the callbacks of r for e, observed as a run.
+func (h *Handler) run(ctx context.Context, e *Event, r route, rep *Report) error {
+	t := h.clock()
+	obs := h.c.observer
+	if obs != nil {
+		ctx = obs.Start(ctx, OpRun)
+	}
+	outcome, err := h.dispatcher.run(ctx, e, r)
+	rep.Callbacks, rep.Outcome = since(t), outcome
+	if obs != nil {
+		rr := Report{Op: OpRun, Event: e, Outcome: outcome, Err: err, Secret: e.Secret, Callbacks: rep.Callbacks, Total: rep.Callbacks, EventAge: h.age(e)}
+		if err != nil {
+			rr.Outcome = OutcomeFailed
+		}
+		obs.End(ctx, &rr)
+	}
+	return err
+}
+
+// clock returns the time when an observer wants durations, and the zero
+// time otherwise, so that an unobserved handler reads no clock for them.
+func (h *Handler) clock() time.Time {
+	if h.c.observer == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// since is the time elapsed from t, or 0 for the zero time.
+func since(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return time.Since(t)
+}
+
+// age is the time since e was created, or 0 if unknown.
+func (h *Handler) age(e *Event) time.Duration {
+	if e == nil || e.Created <= 0 {
+		return 0
+	}
+	return h.c.now().Sub(time.Unix(e.Created, 0))
+}
 
 // abandoned is the error for a delivery whose context ended before its
 // claim.
@@ -415,39 +477,80 @@ func sameReleaseTrain(v string) bool {
 	return ok && vok && train == vtrain && train != "preview"
 }
 
-func (h *Handler) finish(r *http.Request, e *Event, outcome string, status int, err error, start time.Time) {
-	level := slog.LevelDebug
+// finish completes rep, logs the delivery, and calls the error hook and
+// the observer.
+func (h *Handler) finish(ctx context.Context, r *http.Request, rep *Report, body []byte, header string, err error, start time.Time) {
+	if rep.Status == 0 {
+		rep.Status = StatusCode(err)
+	}
+	rep.Err = err
 	switch {
-	case outcome == outcomeAbandoned || status == http.StatusConflict:
-		level = slog.LevelInfo // nothing is wrong here: Stripe retries
-	case status >= 500:
-		level = slog.LevelError
-	case status >= 400:
-		level = slog.LevelWarn
-	}
-	ctx := context.Background()
-	if r != nil {
-		ctx = r.Context()
-	}
-	if h.c.logger.Enabled(ctx, level) {
-		attrs := make([]slog.Attr, 0, 8)
-		if e != nil {
-			attrs = append(attrs, slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.String("secret", e.Secret))
+	case err == nil:
+	case rep.Status >= 400 && rep.Status < 500 && rep.Status != http.StatusConflict:
+		rep.Outcome = OutcomeRejected
+		if rep.Reason == "" {
+			rep.Reason = rejection(err)
 		}
-		attrs = append(attrs, slog.Int("status", status), slog.Duration("duration", time.Since(start)))
-		if outcome != "" {
-			attrs = append(attrs, slog.String("outcome", outcome))
-		}
-		if err != nil {
-			attrs = append(attrs, slog.String("error", err.Error()))
-			var p *PanicError
-			if errors.As(err, &p) {
-				attrs = append(attrs, slog.String("stack", string(p.Stack)))
-			}
-		}
-		h.c.logger.LogAttrs(ctx, level, "stripe webhook", attrs...)
+	default:
+		rep.Outcome = failure(err)
 	}
+	rep.Total = time.Since(start)
+	rep.EventAge = h.age(rep.Event)
+	h.log(ctx, rep, body, header)
 	if err != nil && h.c.onError != nil {
-		h.c.onError(r, e, err)
+		h.c.onError(r, rep.Event, err)
 	}
+	if h.c.observer != nil {
+		h.c.observer.End(ctx, rep)
+	}
+}
+
+// log writes one line per delivery: successes at Debug, rejections at Warn
+// (rate-limited, with a summary of what was not logged), failures at Error,
+// and what Stripe's retry settles (409, abandoned) at Info.
+func (h *Handler) log(ctx context.Context, rep *Report, body []byte, header string) {
+	level := slog.LevelDebug
+	switch rep.Outcome {
+	case OutcomeRejected:
+		level = slog.LevelWarn
+	case OutcomeInProgress, OutcomeAbandoned:
+		level = slog.LevelInfo
+	case OutcomeFailed, OutcomeHeld, OutcomeStoreUnavailable:
+		level = slog.LevelError
+	}
+	if !h.c.logger.Enabled(ctx, level) {
+		return
+	}
+	if level == slog.LevelWarn {
+		ok, suppressed, since := h.rejections.allow(h.c.now(), rep.Reason)
+		if suppressed != nil {
+			attrs := []slog.Attr{slog.Duration("over", since)}
+			for reason, n := range suppressed {
+				attrs = append(attrs, slog.Int(string(reason), n))
+			}
+			h.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: rejected deliveries not logged one by one", attrs...)
+		}
+		if !ok {
+			return
+		}
+	}
+	attrs := make([]slog.Attr, 0, 10)
+	if e := rep.Event; e != nil {
+		attrs = append(attrs, slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.String("secret", e.Secret))
+	}
+	attrs = append(attrs, slog.Int("status", rep.Status), slog.Duration("duration", rep.Total), slog.String("outcome", string(rep.Outcome)))
+	if rep.Reason != "" {
+		attrs = append(attrs, slog.String("reason", string(rep.Reason)))
+	}
+	if err := rep.Err; err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+		var p *PanicError
+		if errors.As(err, &p) {
+			attrs = append(attrs, slog.String("stack", string(p.Stack)))
+		}
+		if rep.Reason == ReasonBadSignature {
+			attrs = append(attrs, signatureHints(body, header, h.c.now())...)
+		}
+	}
+	h.c.logger.LogAttrs(ctx, level, "stripe webhook", attrs...)
 }

@@ -596,7 +596,7 @@ func TestCatchAllRunLoggedAsHandled(t *testing.T) {
 	require.NoError(t, err)
 	p := webhooktest.Fixture(t, "balance.available")
 	require.NoError(t, h.Handle(context.Background(), p, webhooktest.Header(p, time.Now(), testSecret)))
-	assert.Contains(t, buf.String(), `outcome="handled (catch-all)"`)
+	assert.Contains(t, buf.String(), `outcome=handled_catch_all`)
 }
 
 func TestConfigurationsThatDropEverythingFail(t *testing.T) {

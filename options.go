@@ -42,6 +42,7 @@ type config struct {
 	livemode         *bool
 	accounts         map[string]bool
 	strictAPIVersion bool
+	observer         Observer
 }
 
 func newConfig(opts []Option) *config {
@@ -129,13 +130,16 @@ func WithRetention(d time.Duration) Option { return func(c *config) { c.retentio
 func WithDedupFailOpen() Option { return func(c *config) { c.failOpen = true } }
 
 // WithLogger sets the structured logger (default slog.Default()). The
-// handler logs event id, type, secret name, status and duration; never a
-// secret or a signature. Successes are logged at Debug, failures at Warn
-// (the sender's fault) or Error (ours), with the stack of a panic. Applies
-// to a [MemoryStore] too.
+// handler logs event id, type, secret name, status, duration and outcome;
+// never a secret, a signature or the body. Successes are logged at Debug;
+// rejected deliveries at Warn, at most 10 lines per 10 s and then a summary
+// by reason, a bad signature with a hint of its likely cause; failures at
+// Error, with the stack of a panic; what Stripe's retry settles (409, a
+// sender that left) at Info. Applies to a [MemoryStore] too.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithErrorHook calls fn for every delivery that did not get a 2xx, with the
+// WithErrorHook calls fn for every delivery that did not get a 2xx (an
+// [Observer] sees every delivery, with durations and outcomes), with the
 // request (nil for [Handler.Handle]) and the event if it was parsed (else
 // nil), before the response is complete. fn must be safe for concurrent use
 // and must not keep the event (see [Event]).
