@@ -61,7 +61,9 @@ func (r *recorder) last(op stripewebhook.Op) stripewebhook.Report {
 func TestObserverSeesEveryOutcome(t *testing.T) {
 	now := time.Now()
 	inv := invoicePaid(t)
-	signed := func(p []byte, at time.Time) *http.Request { return webhooktest.NewRequestAt(t, "/webhook", p, at, testSecret) }
+	signed := func(p []byte, at time.Time) *http.Request {
+		return webhooktest.NewRequestAt(t, "/webhook", p, at, testSecret)
+	}
 	for _, tt := range []struct {
 		name    string
 		opts    []stripewebhook.Option
