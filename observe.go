@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/stripewebhook/stripewebhook/internal/eventtypes"
 )
 
 // Observer sees every delivery the [Handler] receives and every run of an
@@ -129,3 +131,8 @@ func failure(err error) Outcome {
 	}
 	return OutcomeFailed
 }
+
+// IsKnownType reports whether t is an event type stripe-go v82 declares,
+// snapshot or thin: for observers that label metrics by type and must keep
+// the label's values bounded.
+func IsKnownType(t string) bool { return eventtypes.IsKnown(t) }
