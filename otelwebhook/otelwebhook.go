@@ -40,10 +40,10 @@ const scope = "github.com/stripewebhook/stripewebhook/otelwebhook"
 
 // Metric names.
 const (
-	MetricDeliveries        = "stripewebhook.deliveries"
-	MetricDeliveryDuration  = "stripewebhook.delivery.duration"
-	MetricEventAge          = "stripewebhook.event.age"
-	MetricStoreDuration     = "stripewebhook.store.duration"
+	MetricDeliveries       = "stripewebhook.deliveries"
+	MetricDeliveryDuration = "stripewebhook.delivery.duration"
+	MetricEventAge         = "stripewebhook.event.age"
+	MetricStoreDuration    = "stripewebhook.store.duration"
 )
 
 // Attribute keys.
@@ -53,7 +53,7 @@ const (
 	AttrReason    = attribute.Key("stripewebhook.reason")
 	AttrEventType = attribute.Key("stripe.event.type")
 	AttrEventKind = attribute.Key("stripe.event.kind")
-	AttrEventID   = attribute.Key("stripe.event.id")     // spans only
+	AttrEventID   = attribute.Key("stripe.event.id")      // spans only
 	AttrSecret    = attribute.Key("stripewebhook.secret") // spans only: the secret's name
 	AttrErrorType = attribute.Key("error.type")           // spans only
 )
