@@ -25,10 +25,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v82"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/otelwebhook"
 	"github.com/stripewebhook/stripewebhook/pgstore"
 	"github.com/stripewebhook/stripewebhook/redisstore"
 )
@@ -58,15 +63,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	readTimeout := fs.Duration("read-timeout", 15*time.Second, "time to read a whole request, body included (Stripe sends it at once)")
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var opts []stripewebhook.Option
+	if *metricsAddr != "" {
+		obs, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		opts = append(opts, stripewebhook.WithObserver(obs))
 	}
 	store, closeStore, err := openStore(ctx, *dedup)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	h, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr, stripewebhook.WithDedup(store))
+	h, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr, append(opts, stripewebhook.WithDedup(store))...)
 	if err != nil {
 		return err
 	}
@@ -95,6 +110,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return srv.Close()
 	}
 	return nil
+}
+
+// serveMetrics serves the handler's OpenTelemetry metrics in Prometheus's
+// format at http://addr/metrics, and returns the observer that records them.
+func serveMetrics(addr string, stdout io.Writer) (stripewebhook.Observer, func(), error) {
+	reg := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, nil, fmt.Errorf("-metrics: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	obs, err := otelwebhook.New(otelwebhook.WithMeterProvider(mp))
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := newServer(mux, 15*time.Second, 60*time.Second)
+	go srv.Serve(ln)
+	fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", ln.Addr())
+	return obs, func() { srv.Close(); mp.Shutdown(context.Background()) }, nil
 }
 
 // newServer is the http.Server to copy for a webhook endpoint: every
