@@ -61,7 +61,7 @@ func newEnv(t testing.TB, fail bool, opts ...stripewebhook.Option) *env {
 func attrs(kv []attribute.KeyValue) map[string]string {
 	m := map[string]string{}
 	for _, a := range kv {
-		m[string(a.Key)] = a.Value.Emit()
+		m[string(a.Key)] = a.Value.String()
 	}
 	return m
 }
