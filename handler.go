@@ -303,7 +303,14 @@ func (h *Handler) process(ctx context.Context, body []byte, header string, rep *
 		return err
 	}
 	e.Secret = ver.Secret
-	rep.Event, rep.Secret = e, ver.Secret
+	rep.Secret = ver.Secret
+	return h.deliver(ctx, e, rep)
+}
+
+// deliver runs a verified (or fetched) event through the filters, the
+// dedup store and the callbacks, as a delivery does.
+func (h *Handler) deliver(ctx context.Context, e *Event, rep *Report) error {
+	rep.Event = e
 	if (h.c.livemode != nil && e.Livemode != *h.c.livemode) || (h.c.accounts != nil && !h.c.accounts[e.Account]) {
 		rep.Outcome = OutcomeFiltered
 		return nil
@@ -331,7 +338,7 @@ func (h *Handler) process(ctx context.Context, body []byte, header string, rep *
 	if ctx.Err() != nil {
 		return abandoned(ctx)
 	}
-	t = h.clock()
+	t := h.clock()
 	claim, err := store.Claim(ctx, key, h.c.lease)
 	rep.Store = since(t)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,9 +15,10 @@ import (
 	"github.com/stripe/stripe-go/v82"
 )
 
-// StripeAPI is a fake of the part of Stripe's API that thin events need,
-// for tests that run offline: GET /v2/core/events/{id} (the full event) and
-// GET of any related object's URL. It starts with the full events and
+// StripeAPI is a fake of the parts of Stripe's API that thin events and
+// recovery need, for tests that run offline: GET /v2/core/events/{id} (the
+// full event), GET of any related object's URL or added object, and GET
+// /v1/events (see AddListedEvent). It starts with the full events and
 // related objects of the thin fixtures; add others with AddEvent and
 // AddObject. Like Stripe, it answers 404 for an event of a connected
 // account fetched without that account's Stripe-Context header, and it
@@ -28,13 +31,24 @@ type StripeAPI struct {
 	events   map[string][]byte // id → full event
 	contexts map[string]string // event id → its context (connected account)
 	objects  map[string][]byte // path → object
+	v1Events []v1Event         // for GET /v1/events
 	requests []APIRequest
+}
+
+// v1Event is a snapshot event of the fake's Events list.
+type v1Event struct {
+	id, typ, account string
+	created          int64
+	delivered        bool
+	payload          []byte
 }
 
 // APIRequest is a request the fake received.
 type APIRequest struct {
 	Method, Path  string
+	Query         url.Values
 	StripeContext string // the Stripe-Context header, or ""
+	StripeAccount string // the Stripe-Account header, or ""
 }
 
 // NewStripeAPI starts the fake; the test's cleanup stops it.
@@ -160,6 +174,96 @@ func (a *StripeAPI) AddThin(tb testing.TB, notification []byte) {
 	}
 }
 
+// AddListedEvent adds a snapshot event (a fixture, say) to what GET
+// /v1/events lists: newest first, 100 at most a page with has_more and
+// starting_after, filtered by delivery_success, created[gt|gte|lt|lte],
+// type and types[], and by account (the event's "account" must be the
+// request's Stripe-Account). delivered is the event's delivery_success. The
+// event is also served at GET /v1/events/{id}.
+func (a *StripeAPI) AddListedEvent(tb testing.TB, event []byte, delivered bool) {
+	tb.Helper()
+	var ev struct {
+		ID      string `json:"id"`
+		Type    string `json:"type"`
+		Account string `json:"account"`
+		Created int64  `json:"created"`
+	}
+	if err := json.Unmarshal(event, &ev); err != nil || ev.ID == "" {
+		tb.Fatalf("webhooktest: not an event with an id: %v", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.v1Events = append(a.v1Events, v1Event{ev.ID, ev.Type, ev.Account, ev.Created, delivered, event})
+	a.objects["/v1/events/"+ev.ID] = event
+}
+
+// listEvents answers GET /v1/events as Stripe does, for the filters the
+// reconciler uses. Called with a.mu held.
+func (a *StripeAPI) listEvents(q url.Values, account string) ([]byte, error) {
+	var match []v1Event
+	types := map[string]bool{}
+	for k, vs := range q {
+		if k == "type" || strings.HasPrefix(k, "types[") {
+			for _, v := range vs {
+				types[v] = true
+			}
+		}
+	}
+	bound := func(k string) (int64, bool) {
+		v := q.Get("created[" + k + "]")
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil
+	}
+	for _, e := range a.v1Events {
+		if e.account != account || (len(types) > 0 && !types[e.typ]) {
+			continue
+		}
+		if ds := q.Get("delivery_success"); ds != "" && ds != strconv.FormatBool(e.delivered) {
+			continue
+		}
+		if n, ok := bound("gte"); ok && e.created < n {
+			continue
+		}
+		if n, ok := bound("gt"); ok && e.created <= n {
+			continue
+		}
+		if n, ok := bound("lte"); ok && e.created > n {
+			continue
+		}
+		if n, ok := bound("lt"); ok && e.created >= n {
+			continue
+		}
+		match = append(match, e)
+	}
+	sort.SliceStable(match, func(i, j int) bool {
+		if match[i].created != match[j].created {
+			return match[i].created > match[j].created
+		}
+		return match[i].id > match[j].id
+	})
+	if after := q.Get("starting_after"); after != "" {
+		for i, e := range match {
+			if e.id == after {
+				match = match[i+1:]
+				break
+			}
+		}
+	}
+	limit := 10
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= 100 {
+		limit = n
+	}
+	hasMore := len(match) > limit
+	if hasMore {
+		match = match[:limit]
+	}
+	data := make([]json.RawMessage, len(match))
+	for i, e := range match {
+		data[i] = e.payload
+	}
+	return json.Marshal(map[string]any{"object": "list", "url": "/v1/events", "has_more": hasMore, "data": data})
+}
+
 // AddObject serves object at path, a related object's URL such as
 // "/v1/billing/meters/mtr_123".
 func (a *StripeAPI) AddObject(path string, object []byte) {
@@ -177,10 +281,13 @@ func (a *StripeAPI) Requests() []APIRequest {
 
 func (a *StripeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	sc := r.Header.Get("Stripe-Context")
+	r.ParseForm()
 	a.mu.Lock()
-	a.requests = append(a.requests, APIRequest{Method: r.Method, Path: r.URL.Path, StripeContext: sc})
+	a.requests = append(a.requests, APIRequest{Method: r.Method, Path: r.URL.Path, Query: r.Form, StripeContext: sc, StripeAccount: r.Header.Get("Stripe-Account")})
 	var body []byte
-	if id, ok := strings.CutPrefix(r.URL.Path, "/v2/core/events/"); ok {
+	if r.URL.Path == "/v1/events" {
+		body, _ = a.listEvents(r.Form, r.Header.Get("Stripe-Account"))
+	} else if id, ok := strings.CutPrefix(r.URL.Path, "/v2/core/events/"); ok {
 		if ctx, connected := a.contexts[id]; !connected || ctx == sc {
 			body = a.events[id]
 		}
