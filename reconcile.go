@@ -84,21 +84,10 @@ func (h *Handler) Reconcile(ctx context.Context, c *stripe.Client, o ReconcileOp
 	if types == nil && !h.dispatcher.CatchAll() {
 		types = h.dispatcher.EnabledEvents()
 	}
-	var events []*Event
-	for _, account := range append([]string{""}, o.Accounts...) {
-		listed, err := listUndelivered(ctx, c, since, types, account)
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, listed...)
+	events, err := ListUndelivered(ctx, c, since, types, o.Accounts...)
+	if err != nil {
+		return nil, err
 	}
-	// Stripe lists newest first: run oldest first, as they happened.
-	sort.SliceStable(events, func(i, j int) bool {
-		if events[i].Created != events[j].Created {
-			return events[i].Created < events[j].Created
-		}
-		return events[i].ID < events[j].ID
-	})
 	r := &ReconcileReport{Listed: len(events), Cursor: Cursor{After: since.Unix()}}
 	failedAt := int64(-1)
 	for _, e := range events {
@@ -128,8 +117,36 @@ func (h *Handler) Reconcile(ctx context.Context, c *stripe.Client, o ReconcileOp
 	return r, nil
 }
 
-// listUndelivered lists the undelivered events created since since, of
-// types (nil: all), for account ("" the platform), in groups of types.
+// ListUndelivered lists, with c, the events Stripe failed to deliver
+// (delivery_success=false) created at or after since, of types (nil: every
+// type) in groups of [MaxTypesPerList], for the platform and each of the
+// connected accounts (with Stripe-Account), oldest first. Each event is
+// decoded as a delivery would be; its Payload is the event as the API
+// returned it (compact JSON), ready to sign and deliver again.
+func ListUndelivered(ctx context.Context, c *stripe.Client, since time.Time, types []string, accounts ...string) ([]*Event, error) {
+	if c == nil {
+		return nil, ErrNoClient
+	}
+	var events []*Event
+	for _, account := range append([]string{""}, accounts...) {
+		listed, err := listUndelivered(ctx, c, since, types, account)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, listed...)
+	}
+	// Stripe lists newest first: oldest first, as they happened.
+	sort.SliceStable(events, func(i, j int) bool {
+		if events[i].Created != events[j].Created {
+			return events[i].Created < events[j].Created
+		}
+		return events[i].ID < events[j].ID
+	})
+	return events, nil
+}
+
+// listUndelivered lists one account's undelivered events ("" the
+// platform), in groups of types.
 func listUndelivered(ctx context.Context, c *stripe.Client, since time.Time, types []string, account string) ([]*Event, error) {
 	groups := [][]string{nil}
 	if types != nil {

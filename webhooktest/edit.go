@@ -24,22 +24,28 @@ type Edit func(event map[string]any) error
 //		webhooktest.PreviousAttributes(map[string]any{"status": "draft"}))
 func Vary(tb testing.TB, payload []byte, edits ...Edit) []byte {
 	tb.Helper()
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber() // amounts and timestamps keep their exact digits
-	var ev map[string]any
-	if err := dec.Decode(&ev); err != nil {
-		tb.Fatalf("webhooktest: payload is not a JSON object: %v", err)
-	}
-	for _, e := range edits {
-		if err := e(ev); err != nil {
-			tb.Fatalf("webhooktest: %v", err)
-		}
-	}
-	out, err := stripejson.Encode(ev)
+	out, err := Apply(payload, edits...)
 	if err != nil {
 		tb.Fatalf("webhooktest: %v", err)
 	}
 	return out
+}
+
+// Apply is [Vary] for programs: it returns an error instead of stopping a
+// test.
+func Apply(payload []byte, edits ...Edit) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber() // amounts and timestamps keep their exact digits
+	var ev map[string]any
+	if err := dec.Decode(&ev); err != nil {
+		return nil, fmt.Errorf("payload is not a JSON object: %w", err)
+	}
+	for _, e := range edits {
+		if err := e(ev); err != nil {
+			return nil, err
+		}
+	}
+	return stripejson.Encode(ev)
 }
 
 func set(key string, v any) Edit {

@@ -17,6 +17,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -87,14 +88,24 @@ var fixtures embed.FS
 // with a customer. See [FixtureTypes] for the list.
 func Fixture(tb testing.TB, name string, edits ...Edit) []byte {
 	tb.Helper()
-	b, err := fixtures.ReadFile("testdata/" + name + ".json")
+	b, err := LoadFixture(name, edits...)
 	if err != nil {
-		tb.Fatalf("webhooktest: no fixture %q (have %s)", name, strings.Join(FixtureTypes(), ", "))
-	}
-	if len(edits) > 0 {
-		return Vary(tb, b, edits...)
+		tb.Fatalf("webhooktest: %v", err)
 	}
 	return b
+}
+
+// LoadFixture is [Fixture] for programs (the stripewebhook command): it
+// returns an error instead of stopping a test.
+func LoadFixture(name string, edits ...Edit) ([]byte, error) {
+	b, err := fixtures.ReadFile("testdata/" + name + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("no fixture %q (have %s)", name, strings.Join(FixtureTypes(), ", "))
+	}
+	if len(edits) > 0 {
+		return Apply(b, edits...)
+	}
+	return b, nil
 }
 
 // FixtureTypes lists the fixtures' names (event types, and "<type>+<variant>"

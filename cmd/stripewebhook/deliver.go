@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// deliverer POSTs payloads to an endpoint, signed as Stripe signs them.
+type deliverer struct {
+	url    string
+	secret string
+	client *http.Client
+}
+
+func newDeliverer(url, secret string) *deliverer {
+	return &deliverer{url: url, secret: secret, client: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// deliver signs payload at t and POSTs it; it returns the status and the
+// start of the response body.
+func (d *deliverer) deliver(ctx context.Context, payload []byte, t time.Time) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(payload))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+	req.Header.Set(stripewebhook.SignatureHeader, webhooktest.Header(payload, t, d.secret))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("POST %s: %w", d.url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	return resp.StatusCode, strings.TrimSpace(string(body)), nil
+}
+
+// checkSecret says what is wrong with a -secret, without showing it.
+func checkSecret(secret string) error {
+	if secret == "" {
+		return fmt.Errorf("-secret is required: the endpoint's signing secret (whsec_…)")
+	}
+	_, err := stripewebhook.NewVerifier(stripewebhook.Secrets(secret))
+	return err
+}
