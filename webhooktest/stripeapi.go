@@ -264,6 +264,63 @@ func (a *StripeAPI) listEvents(q url.Values, account string) ([]byte, error) {
 	return json.Marshal(map[string]any{"object": "list", "url": "/v1/events", "has_more": hasMore, "data": data})
 }
 
+// AddEndpoint serves a webhook endpoint (a v1 webhook_endpoint object) at
+// GET /v1/webhook_endpoints/{id}, lists it at GET /v1/webhook_endpoints,
+// and lets POST /v1/webhook_endpoints/{id} update its enabled_events.
+func (a *StripeAPI) AddEndpoint(tb testing.TB, endpoint []byte) {
+	tb.Helper()
+	var we struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(endpoint, &we); err != nil || we.ID == "" {
+		tb.Fatalf("webhooktest: not an endpoint with an id: %v", err)
+	}
+	a.AddObject("/v1/webhook_endpoints/"+we.ID, endpoint)
+}
+
+// listObjects lists the objects under prefix, as a v1 list. Called with
+// a.mu held.
+func (a *StripeAPI) listObjects(prefix string) []byte {
+	var paths []string
+	for p := range a.objects {
+		if strings.HasPrefix(p, prefix) {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	data := make([]json.RawMessage, len(paths))
+	for i, p := range paths {
+		data[i] = a.objects[p]
+	}
+	b, _ := json.Marshal(map[string]any{"object": "list", "url": strings.TrimSuffix(prefix, "/"), "has_more": false, "data": data})
+	return b
+}
+
+// updateEndpoint applies enabled_events[] to a stored endpoint. Called
+// with a.mu held.
+func (a *StripeAPI) updateEndpoint(path string, form url.Values) []byte {
+	old := a.objects[path]
+	if old == nil {
+		return nil
+	}
+	var we map[string]any
+	json.Unmarshal(old, &we)
+	var events []string
+	for i := 0; ; i++ {
+		v, ok := form["enabled_events["+strconv.Itoa(i)+"]"]
+		if !ok {
+			break
+		}
+		events = append(events, v...)
+	}
+	if events != nil {
+		we["enabled_events"] = events
+	}
+	b, _ := json.Marshal(we)
+	a.objects[path] = b
+	return b
+}
+
 // AddObject serves object at path, a related object's URL such as
 // "/v1/billing/meters/mtr_123".
 func (a *StripeAPI) AddObject(path string, object []byte) {
@@ -285,8 +342,13 @@ func (a *StripeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.requests = append(a.requests, APIRequest{Method: r.Method, Path: r.URL.Path, Query: r.Form, StripeContext: sc, StripeAccount: r.Header.Get("Stripe-Account")})
 	var body []byte
+	const endpoints = "/v1/webhook_endpoints"
 	if r.URL.Path == "/v1/events" {
 		body, _ = a.listEvents(r.Form, r.Header.Get("Stripe-Account"))
+	} else if r.URL.Path == endpoints && r.Method == http.MethodGet {
+		body = a.listObjects(endpoints + "/")
+	} else if strings.HasPrefix(r.URL.Path, endpoints+"/") && r.Method == http.MethodPost {
+		body = a.updateEndpoint(r.URL.Path, r.Form)
 	} else if id, ok := strings.CutPrefix(r.URL.Path, "/v2/core/events/"); ok {
 		if ctx, connected := a.contexts[id]; !connected || ctx == sc {
 			body = a.events[id]
@@ -301,7 +363,7 @@ func (a *StripeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	case !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer sk_"):
 		w.WriteHeader(http.StatusUnauthorized)
 		w.Write([]byte(`{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`))
-	case r.Method != http.MethodGet || body == nil:
+	case body == nil || (r.Method != http.MethodGet && !strings.HasPrefix(r.URL.Path, endpoints+"/")):
 		w.WriteHeader(http.StatusNotFound)
 		w.Write([]byte(`{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such resource: '` + r.URL.Path + `'"}}`))
 	default:

@@ -1,9 +1,10 @@
 // Command stripewebhook is the command line of the stripewebhook library:
-// send signed events to an endpoint offline, and replay what a downtime
-// missed.
+// send signed events to an endpoint offline, replay what a downtime
+// missed, and check a webhook endpoint's configuration.
 //
 //	stripewebhook send -url http://localhost:4242/webhook -secret whsec_… payment_intent.succeeded
 //	STRIPE_API_KEY=sk_… stripewebhook replay -url https://example.com/webhook -secret whsec_… -since 72h
+//	STRIPE_API_KEY=sk_… stripewebhook endpoints check -url https://example.com/webhook -types 'invoice.*,checkout.session.completed'
 //
 // Run `stripewebhook COMMAND -h` for each command's flags. It exits 0 when
 // every delivery got a 2xx, 1 when one did not or a request failed, and 2
@@ -35,6 +36,8 @@ const usage = `usage: stripewebhook COMMAND [flags]
 Commands:
   send     sign a fixture or a JSON file as Stripe does and POST it to an endpoint
   replay   list the events Stripe failed to deliver and deliver each, signed, to an endpoint
+  endpoints check
+           compare a webhook endpoint's enabled_events and API version with the handled types
 
 Run "stripewebhook COMMAND -h" for a command's flags.
 `
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = send(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = replay(ctx, args[1:], getenv, stdout, stderr)
+	case "endpoints":
+		err = endpoints(ctx, args[1:], getenv, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "stripewebhook: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -65,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errDrift):
+		return 1
 	}
 	fmt.Fprintln(stderr, "stripewebhook:", err)
 	return 1

@@ -222,3 +222,35 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("refused key: exit %d: %s", code, errOut)
 	}
 }
+
+func TestEndpointsCheck(t *testing.T) {
+	api := webhooktest.NewStripeAPI(t)
+	api.AddEndpoint(t, []byte(`{"id":"we_1","object":"webhook_endpoint","url":"https://example.com/webhook","status":"enabled","enabled_events":["charge.succeeded","invoice.paid"],"api_version":"2024-06-20","secret":"whsec_never_shown"}`))
+	env := []string{"STRIPE_API_KEY=sk_test_endpoints"}
+	args := []string{"endpoints", "check", "-url", "https://example.com/webhook", "-types", "invoice.*,customer.subscription.updated", "-api-base", api.URL()}
+	code, out, errOut := runBinary(t, env, args...)
+	if code != 1 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"sent but not handled (acknowledged and dropped): charge.succeeded", "handled but never sent", "customer.subscription.updated", "2024-06-20 is not on stripe-go v82's release train"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errOut, "whsec_") {
+		t.Fatal("the report shows the endpoint's secret")
+	}
+	code, out, errOut = runBinary(t, env, append(args, "-fix")...)
+	if code != 1 || !strings.Contains(out, "enabled_events updated") || strings.Contains(out, "sent but not handled") || strings.Contains(out, "never sent") {
+		t.Fatalf("after -fix (the API version still drifts): exit %d: %s%s", code, out, errOut)
+	}
+	if code, _, errOut := runBinary(t, env, "endpoints", "check", "-id", "we_missing", "-types", "invoice.paid", "-api-base", api.URL()); code != 1 || !strings.Contains(errOut, "retrieving endpoint we_missing") || !strings.Contains(errOut, "No such resource") {
+		t.Fatalf("missing endpoint: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runBinary(t, env, "endpoints", "check", "-id", "we_1", "-types", "invoice.payed", "-api-base", api.URL()); code != 2 || !strings.Contains(errOut, "unknown event type") {
+		t.Fatalf("typo in -types: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runBinary(t, nil, "endpoints", "check", "-h"); code != 0 || !strings.Contains(errOut, "-fix") {
+		t.Fatalf("-h: exit %d: %s", code, errOut)
+	}
+}

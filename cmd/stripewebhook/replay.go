@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stripe/stripe-go/v82"
-
 	"github.com/stripewebhook/stripewebhook"
 )
 
@@ -35,20 +33,13 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := checkSecret(*secret); err != nil {
 		return usageErr(fs, stderr, "%v", err)
 	}
-	key := getenv("STRIPE_API_KEY")
-	if !strings.HasPrefix(key, "sk_") && !strings.HasPrefix(key, "rk_") {
-		return usageErr(fs, stderr, "STRIPE_API_KEY must hold a secret or restricted API key (sk_… or rk_…)")
-	}
 	if *since <= 0 || *since > 30*24*time.Hour {
 		return usageErr(fs, stderr, "-since must be between 0 and 720h (Stripe keeps events 30 days)")
 	}
-	var opts []stripe.ClientOption
-	if *apiBase != "" {
-		opts = append(opts, stripe.WithBackends(stripe.NewBackendsWithConfig(&stripe.BackendConfig{
-			URL: stripe.String(*apiBase), LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
-		})))
+	c, err := apiClient(fs, stderr, getenv, *apiBase)
+	if err != nil {
+		return err
 	}
-	c := stripe.NewClient(key, opts...)
 	events, err := stripewebhook.ListUndelivered(ctx, c, time.Now().Add(-*since), split(*types), split(*accounts)...)
 	if err != nil {
 		return err
