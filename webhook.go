@@ -84,6 +84,8 @@ type Event struct {
 	client        *stripe.Client
 	fullEvent     any // a stripe.V2Event
 	relatedObject any
+
+	refetched any // Refetch's result, shared by the callbacks
 }
 
 // EventKind tells a snapshot event from a thin one.
@@ -139,7 +141,7 @@ func (e *Event) Clone() *Event {
 		c.related = *e.Related
 		c.Related = &c.related
 	}
-	c.decoded, c.fullEvent, c.relatedObject = nil, nil, nil
+	c.decoded, c.fullEvent, c.relatedObject, c.refetched = nil, nil, nil, nil
 	return &c
 }
 
