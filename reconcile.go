@@ -161,7 +161,9 @@ func listUndelivered(ctx context.Context, c *stripe.Client, since time.Time, typ
 		p := &stripe.EventListParams{
 			DeliverySuccess: stripe.Bool(false),
 			CreatedRange:    &stripe.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
-			Types:           stripe.StringSlice(group),
+		}
+		if group != nil { // an empty types[] is a malformed request (stripe-mock said so)
+			p.Types = stripe.StringSlice(group)
 		}
 		p.Limit = stripe.Int64(100)
 		if account != "" {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: every module of the workspace, with the race
-# detector, and the store tests against real Redis and PostgreSQL servers.
-# It starts a server that is not running (on the project's machines, where
-# they are installed) and fails if one cannot be reached.
+# detector, the store tests against real Redis and PostgreSQL servers, and
+# the API request shapes against stripe-mock. It starts a server that is not
+# running (installing stripe-mock with go install if it is missing) and
+# fails if one cannot be reached.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -run Foo   # extra flags go to go test
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 export STRIPEWEBHOOK_REDIS_URL="${STRIPEWEBHOOK_REDIS_URL:-redis://127.0.0.1:6379/0}"
 export STRIPEWEBHOOK_POSTGRES_URL="${STRIPEWEBHOOK_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+export STRIPEWEBHOOK_STRIPE_MOCK_URL="${STRIPEWEBHOOK_STRIPE_MOCK_URL:-http://127.0.0.1:12111}"
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -39,6 +41,18 @@ read -r rh rp <<<"$(hostport "$STRIPEWEBHOOK_REDIS_URL")"
 ensure Redis "$rh" "$rp" redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$rp" --save "" --appendonly no --dir /tmp
 read -r ph pp <<<"$(hostport "$STRIPEWEBHOOK_POSTGRES_URL")"
 ensure PostgreSQL "$ph" "$pp" bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start'
+
+read -r mh mp <<<"$(hostport "$STRIPEWEBHOOK_STRIPE_MOCK_URL")"
+start_stripe_mock() {
+	local bin
+	bin=$(command -v stripe-mock || true)
+	if [ -z "$bin" ]; then
+		bin="$(go env GOPATH)/bin/stripe-mock"
+		[ -x "$bin" ] || go install github.com/stripe/stripe-mock@v0.203.0
+	fi
+	nohup "$bin" -http-port "$mp" >/tmp/stripe-mock.log 2>&1 &
+}
+ensure stripe-mock "$mh" "$mp" start_stripe_mock
 
 # Allocation counts only mean something without the race detector.
 go test -count=1 -run 'Allocat' .
