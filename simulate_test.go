@@ -30,7 +30,6 @@ type app struct {
 
 func newApp(t *testing.T) *app {
 	a := &app{done: map[string]int{}}
-	a.failFirst.Store(-1 << 30)
 	d := stripewebhook.NewDispatcher()
 	d.HandleFunc("*", func(_ context.Context, e *stripewebhook.Event) error {
 		time.Sleep(a.slow)
