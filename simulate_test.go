@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,4 +116,18 @@ func TestSimulatedDisabledEndpointRecovered(t *testing.T) {
 	assert.Equal(t, 6, r.Ran)
 	assert.Len(t, a.done, 6)
 	assert.Equal(t, "checkout.session.completed", a.order[0], "recovered oldest first")
+}
+
+// The sender drives a running server too.
+func TestSimulatedOverHTTP(t *testing.T) {
+	a := newApp(t)
+	srv := httptest.NewServer(a.h)
+	defer srv.Close()
+	s := webhooktest.NewSender(t, webhooktest.HTTPTarget(srv.URL), testSecret)
+	a.failFirst.Store(1)
+	r := s.Send(webhooktest.Fixture(t, "customer.created"))
+	assert.Equal(t, []int{500, 200}, r.Statuses)
+	a.ranOnce(t, "evt_1SbQkR2eZvKYlo2C00000028")
+	srv.Close()
+	assert.False(t, s.Send(webhooktest.Fixture(t, "customer.updated")).Delivered, "a server that is down is a failed attempt")
 }
