@@ -23,10 +23,10 @@ type app struct {
 	h         *stripewebhook.Handler
 	failing   atomic.Bool
 	failFirst atomic.Int32 // fail the next n runs
-	slow    time.Duration
-	mu      sync.Mutex
-	done    map[string]int
-	order   []string
+	slow      time.Duration
+	mu        sync.Mutex
+	done      map[string]int
+	order     []string
 }
 
 func newApp(t *testing.T) *app {
