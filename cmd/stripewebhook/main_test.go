@@ -93,6 +93,13 @@ func (s *sdkEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.events = append(s.events, ev)
 }
 
+// got returns copies of what the endpoint verified so far.
+func (s *sdkEndpoint) got() ([]stripe.Event, []*stripe.ThinEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]stripe.Event(nil), s.events...), append([]*stripe.ThinEvent(nil), s.thin...)
+}
+
 func TestSendIsVerifiedByStripeSDK(t *testing.T) {
 	ep := &sdkEndpoint{}
 	srv := httptest.NewServer(ep)
@@ -102,27 +109,30 @@ func TestSendIsVerifiedByStripeSDK(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
-	if len(ep.events) != 3 || strings.Count(out, "invoice.paid 200") != 3 {
-		t.Fatalf("%d deliveries verified; output:\n%s", len(ep.events), out)
+	events, _ := ep.got()
+	if len(events) != 3 || strings.Count(out, "invoice.paid 200") != 3 {
+		t.Fatalf("%d deliveries verified; output:\n%s", len(events), out)
 	}
-	e := ep.events[0]
-	if e.ID != ep.events[2].ID || !strings.HasPrefix(e.ID, "evt_") || e.Account != "acct_1Cli" || !e.Livemode || e.Type != "invoice.paid" {
+	e := events[0]
+	if e.ID != events[2].ID || !strings.HasPrefix(e.ID, "evt_") || e.Account != "acct_1Cli" || !e.Livemode || e.Type != "invoice.paid" {
 		t.Fatalf("event %s account %q livemode %v", e.ID, e.Account, e.Livemode)
 	}
 
 	// A second send is a new event; a thin type sends a thin event.
 	runBinary(t, nil, "send", "-url", srv.URL, "-secret", secret, "invoice.paid")
-	if ep.events[3].ID == e.ID {
+	if events, _ = ep.got(); events[3].ID == e.ID {
 		t.Fatal("a second send reused the event id")
 	}
-	if code, out, errOut := runBinary(t, nil, "send", "-url", srv.URL, "-secret", secret, "v1.billing.meter.error_report_triggered"); code != 0 || len(ep.thin) != 1 {
-		t.Fatalf("thin: exit %d, %d thin events: %s%s", code, len(ep.thin), out, errOut)
+	code, out, errOut = runBinary(t, nil, "send", "-url", srv.URL, "-secret", secret, "v1.billing.meter.error_report_triggered")
+	if _, thin := ep.got(); code != 0 || len(thin) != 1 {
+		t.Fatalf("thin: exit %d, %d thin events: %s%s", code, len(thin), out, errOut)
 	}
 
 	// A file of one's own.
 	file := filepath.Join(t.TempDir(), "mine.json")
 	os.WriteFile(file, []byte(`{"id":"evt_mine","object":"event","type":"customer.created","api_version":"`+stripe.APIVersion+`","created":1764000000,"data":{"object":{"id":"cus_1","object":"customer"}}}`), 0o644)
-	if code, out, _ := runBinary(t, nil, "send", "-url", srv.URL, "-secret", secret, "-id", "evt_mine", file); code != 0 || ep.events[len(ep.events)-1].ID != "evt_mine" {
+	code, out, _ = runBinary(t, nil, "send", "-url", srv.URL, "-secret", secret, "-id", "evt_mine", file)
+	if events, _ = ep.got(); code != 0 || events[len(events)-1].ID != "evt_mine" {
 		t.Fatalf("file: exit %d: %s", code, out)
 	}
 
@@ -199,7 +209,9 @@ func TestReplay(t *testing.T) {
 	if err := h.Handle(context.Background(), done, webhooktest.Header(done, now, secret)); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
 	ran = nil
+	mu.Unlock()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
@@ -209,6 +221,8 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
 	want := []string{"evt_missed_1", "evt_missed_2", "evt_connected"}
+	mu.Lock()
+	defer mu.Unlock()
 	if fmt.Sprint(ran) != fmt.Sprint(want) {
 		t.Fatalf("ran %v, want %v (oldest first, once each)\n%s", ran, want, out)
 	}
