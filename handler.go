@@ -61,7 +61,7 @@ func StatusCode(err error) int {
 		return http.StatusOK
 	case is[*CallbackError](err):
 		return http.StatusInternalServerError
-	case is[*StoreError](err):
+	case is[*StoreError](err) || is[*QueueError](err):
 		return http.StatusServiceUnavailable
 	case is[*http.MaxBytesError](err):
 		return http.StatusRequestEntityTooLarge
@@ -110,6 +110,9 @@ func publicMessage(status int, err error) string {
 	case http.StatusConflict:
 		return "event in progress, retry later"
 	case http.StatusServiceUnavailable:
+		if is[*QueueError](err) {
+			return "queue unavailable, retry later"
+		}
 		return "dedup store unavailable, retry later"
 	}
 	return "event not processed, retry later"
@@ -324,6 +327,9 @@ func (h *Handler) deliver(ctx context.Context, e *Event, rep *Report) error {
 	}
 	if err := h.checkAPIVersion(ctx, e); err != nil {
 		return err
+	}
+	if h.c.queue != nil {
+		return h.enqueue(ctx, e, rep)
 	}
 	store := h.c.store
 	if store == nil {

@@ -56,6 +56,9 @@ const (
 	OutcomeFailed           Outcome = "failed"            // a callback failed or panicked (500)
 	OutcomeHeld             Outcome = "held"              // API version held back under WithStrictAPIVersion (500)
 	OutcomeStoreUnavailable Outcome = "store_unavailable" // the dedup store failed (503)
+	OutcomeQueued           Outcome = "queued"            // durably queued for a Worker (asynchronous mode)
+	OutcomeQueueUnavailable Outcome = "queue_unavailable" // the queue could not accept it (503)
+	OutcomeDeadLettered     Outcome = "dead_lettered"     // a run's last attempt failed: set aside
 	OutcomeAbandoned        Outcome = "abandoned"         // the sender left before the claim
 )
 
@@ -122,6 +125,8 @@ func failure(err error) Outcome {
 		return OutcomeFailed
 	case is[*StoreError](err) || errors.Is(err, ErrStoreUnavailable):
 		return OutcomeStoreUnavailable
+	case is[*QueueError](err):
+		return OutcomeQueueUnavailable
 	case errors.Is(err, ErrInProgress):
 		return OutcomeInProgress
 	case errors.Is(err, ErrAbandoned):

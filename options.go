@@ -43,6 +43,14 @@ type config struct {
 	accounts         map[string]bool
 	strictAPIVersion bool
 	observer         Observer
+	queue            Queue
+
+	// Worker
+	concurrency int
+	maxAttempts int
+	backoff     time.Duration // the first retry's delay; doubled each attempt, with jitter
+	maxBackoff  time.Duration
+	drain       time.Duration
 }
 
 func newConfig(opts []Option) *config {
@@ -53,6 +61,11 @@ func newConfig(opts []Option) *config {
 		readTimeout: DefaultReadTimeout,
 		lease:       DefaultLease,
 		retention:   DefaultRetention,
+		concurrency: DefaultConcurrency,
+		maxAttempts: DefaultMaxAttempts,
+		backoff:     DefaultBackoff,
+		maxBackoff:  DefaultMaxBackoff,
+		drain:       DefaultDrainTimeout,
 	}
 	for _, o := range opts {
 		o(c)

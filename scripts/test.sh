@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: every module of the workspace, with the race
-# detector, the store tests against real Redis and PostgreSQL servers, and
-# the API request shapes against stripe-mock. It starts a server that is not
+# detector, the store tests against real Redis and PostgreSQL servers, the
+# queue tests against NATS JetStream, and the API request shapes against
+# stripe-mock. It starts a server that is not
 # running (installing stripe-mock with go install if it is missing) and
 # fails if one cannot be reached.
 #
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 export STRIPEWEBHOOK_REDIS_URL="${STRIPEWEBHOOK_REDIS_URL:-redis://127.0.0.1:6379/0}"
 export STRIPEWEBHOOK_POSTGRES_URL="${STRIPEWEBHOOK_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 export STRIPEWEBHOOK_STRIPE_MOCK_URL="${STRIPEWEBHOOK_STRIPE_MOCK_URL:-http://127.0.0.1:12111}"
+export STRIPEWEBHOOK_NATS_URL="${STRIPEWEBHOOK_NATS_URL:-nats://127.0.0.1:4222}"
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -42,6 +44,12 @@ ensure Redis "$rh" "$rp" redis-server --daemonize yes --bind 127.0.0.1 -::1 --po
 read -r ph pp <<<"$(hostport "$STRIPEWEBHOOK_POSTGRES_URL")"
 ensure PostgreSQL "$ph" "$pp" bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start'
 
+read -r nh np <<<"$(hostport "$STRIPEWEBHOOK_NATS_URL")"
+start_nats() { # with JetStream
+	mkdir -p /tmp/stripewebhook-nats
+	nohup nats-server -js -a "$nh" -p "$np" -sd /tmp/stripewebhook-nats >/tmp/stripewebhook-nats.log 2>&1 &
+}
+ensure "NATS (JetStream)" "$nh" "$np" start_nats
 read -r mh mp <<<"$(hostport "$STRIPEWEBHOOK_STRIPE_MOCK_URL")"
 start_stripe_mock() {
 	local bin

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -33,6 +35,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/jsqueue"
 	"github.com/stripewebhook/stripewebhook/otelwebhook"
 	"github.com/stripewebhook/stripewebhook/pgstore"
 	"github.com/stripewebhook/stripewebhook/redisstore"
@@ -64,6 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (empty: none)")
+	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, nats://host:port (JetStream); the process serves the endpoint and runs workers (empty: synchronous)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,9 +85,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeStore()
-	h, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr, append(opts, stripewebhook.WithDedup(store))...)
+	opts = append(opts, stripewebhook.WithDedup(store))
+	var q stripewebhook.Queue
+	if *queueURL != "" {
+		var closeQueue func()
+		if q, closeQueue, err = openQueue(ctx, *queueURL); err != nil {
+			return err
+		}
+		defer closeQueue()
+		opts = append(opts, stripewebhook.WithQueue(q))
+	}
+	h, d, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr, opts...)
 	if err != nil {
 		return err
+	}
+	if q != nil {
+		w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store), stripewebhook.WithDrainTimeout(*grace))
+		if err != nil {
+			return err
+		}
+		workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+		workerDone := make(chan error, 1)
+		go func() { workerDone <- w.Run(workerCtx) }()
+		defer func() { stopWorker(); <-workerDone }() // after the server: drain what was taken
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/webhook", h)
@@ -153,10 +177,10 @@ func newServer(h http.Handler, readTimeout, idleTimeout time.Duration) *http.Ser
 
 // newHandler builds the endpoint: the two events of the guide, and a line
 // for every other type.
-func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhook.Option) (*stripewebhook.Handler, error) {
+func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhook.Option) (*stripewebhook.Handler, *stripewebhook.Dispatcher, error) {
 	secrets := stripewebhook.Secrets(secretEnv) // comma-separated while one is rolled
 	if len(secrets) == 0 {
-		return nil, errNoSecret
+		return nil, nil, errNoSecret
 	}
 	out := &lineWriter{w: stdout}
 	d := stripewebhook.NewDispatcher()
@@ -178,11 +202,32 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 		}),
 	)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts = append([]stripewebhook.Option{stripewebhook.WithLogger(logger)}, opts...)
-	return stripewebhook.NewHandler(d, secrets, opts...)
+	h, err := stripewebhook.NewHandler(d, secrets, opts...)
+	return h, d, err
+}
+
+// openQueue opens the durable queue that -queue names.
+func openQueue(ctx context.Context, url string) (stripewebhook.Queue, func(), error) {
+	if !strings.HasPrefix(url, "nats://") {
+		return nil, nil, fmt.Errorf("-queue: %q is not nats://host:port", url)
+	}
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("-queue: NATS at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		var q *jsqueue.Queue
+		if q, err = jsqueue.New(ctx, js); err == nil {
+			return q, nc.Close, nil
+		}
+	}
+	nc.Close()
+	return nil, nil, fmt.Errorf("-queue: %w", err)
 }
 
 // defaultPoolConns sizes the PostgreSQL pool unless the URL says

@@ -39,7 +39,7 @@ func (s *syncBuffer) String() string {
 
 func TestPrintsTheGuideLines(t *testing.T) {
 	var out syncBuffer
-	h, err := newHandler(secret, &out, io.Discard)
+	h, _, err := newHandler(secret, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestPrintsTheGuideLines(t *testing.T) {
 // fallback line; a duplicate prints nothing.
 func TestThinEventsReachTheFallback(t *testing.T) {
 	var out syncBuffer
-	h, err := newHandler(secret, &out, io.Discard)
+	h, _, err := newHandler(secret, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +157,8 @@ func TestUnknownDedup(t *testing.T) {
 
 // startReplica runs the example on a free port and returns its URL and the
 // lines it prints.
-func startReplica(t *testing.T, dedup string) (string, *syncBuffer) {
-	url, out, _ := startExample(t, "-dedup", dedup)
+func startReplica(t *testing.T, args ...string) (string, *syncBuffer) {
+	url, out, _ := startExample(t, args...)
 	return url, out
 }
 
@@ -306,14 +306,18 @@ func TestRefusesMalformedSecrets(t *testing.T) {
 // Two replicas on one shared store: every event, delivered to both at
 // once, prints its line exactly once between them.
 func TestTwoReplicasShareAStore(t *testing.T) {
-	for _, env := range []string{"STRIPEWEBHOOK_REDIS_URL", "STRIPEWEBHOOK_POSTGRES_URL"} {
-		t.Run(env, func(t *testing.T) {
-			url := os.Getenv(env)
-			if url == "" {
-				t.Skipf("set %s to run two replicas on a shared store", env)
+	for _, envs := range [][]string{{"STRIPEWEBHOOK_REDIS_URL"}, {"STRIPEWEBHOOK_POSTGRES_URL"}, {"STRIPEWEBHOOK_REDIS_URL", "STRIPEWEBHOOK_NATS_URL"}} {
+		t.Run(strings.Join(envs, "+"), func(t *testing.T) {
+			var args []string
+			for i, env := range envs {
+				url := os.Getenv(env)
+				if url == "" {
+					t.Skipf("set %s to run two replicas on a shared store (and queue)", env)
+				}
+				args = append(args, []string{"-dedup", "-queue"}[i], url)
 			}
-			a, outA := startReplica(t, url)
-			b, outB := startReplica(t, url)
+			a, outA := startReplica(t, args...)
+			b, outB := startReplica(t, args...)
 			base := webhooktest.Fixture(t, "payment_intent.succeeded")
 			const events = 20
 			var wg sync.WaitGroup
@@ -342,8 +346,14 @@ func TestTwoReplicasShareAStore(t *testing.T) {
 				}
 			}
 			wg.Wait()
-			lines := strings.Count(outA.String(), "PaymentIntent was successful!\n") + strings.Count(outB.String(), "PaymentIntent was successful!\n")
-			if lines != events {
+			count := func() int {
+				return strings.Count(outA.String(), "PaymentIntent was successful!\n") + strings.Count(outB.String(), "PaymentIntent was successful!\n")
+			}
+			for deadline := time.Now().Add(10 * time.Second); count() < events && time.Now().Before(deadline); { // workers run after the 200
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond) // any duplicate line shows itself
+			if lines := count(); lines != events {
 				t.Fatalf("%d lines for %d events:\nA:\n%sB:\n%s", lines, events, outA.String(), outB.String())
 			}
 		})

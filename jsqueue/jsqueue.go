@@ -1,0 +1,256 @@
+// Package jsqueue is a stripewebhook.Queue on NATS JetStream, through
+// nats.go's jetstream package, for the asynchronous mode: the handler's 200
+// follows the publish acknowledgement, workers take events from a durable
+// pull consumer.
+//
+//	nc, _ := nats.Connect("nats://127.0.0.1:4222")
+//	js, _ := jetstream.New(nc)
+//	q, err := jsqueue.New(ctx, js)
+//	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
+//	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+//	go w.Run(ctx)
+//
+// Layout: a stream (WorkQueue retention, file storage) on <subject>.events,
+// each event published with Nats-Msg-Id = its id (JetStream drops a
+// duplicate within the stream's duplicate window; the dedup store handles
+// those days apart), a durable consumer with an ack wait (the visibility
+// timeout: a worker that died has its events redelivered after it), and a
+// dead-letter stream on <subject>.dead.
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stripewebhook/stripewebhook"
+)
+
+// Defaults.
+const (
+	DefaultStream  = "STRIPEWEBHOOK"
+	DefaultSubject = "stripewebhook"
+	DefaultAckWait = 5 * time.Minute
+)
+
+// Headers of the queued messages.
+const (
+	hdrID       = "Stripewebhook-Event-Id"
+	hdrKey      = "Stripewebhook-Key"
+	hdrSecret   = "Stripewebhook-Secret"
+	hdrReason   = "Stripewebhook-Reason"
+	hdrAttempts = "Stripewebhook-Attempts"
+	hdrAt       = "Stripewebhook-At"
+)
+
+// Queue is a stripewebhook.Queue on JetStream. It is safe for concurrent
+// use.
+type Queue struct {
+	js              jetstream.JetStream
+	events, dead    string // subjects
+	stream, deadStr string
+	consumer        jetstream.Consumer
+}
+
+var _ stripewebhook.Queue = (*Queue)(nil)
+
+// Option configures a Queue.
+type Option func(*config)
+
+type config struct {
+	stream, subject string
+	ackWait         time.Duration
+}
+
+// WithStream replaces DefaultStream and DefaultSubject, to share a server
+// between applications.
+func WithStream(stream, subject string) Option {
+	return func(c *config) { c.stream, c.subject = stream, subject }
+}
+
+// WithAckWait sets how long a received event may stay unsettled before it
+// is delivered again (default DefaultAckWait): longer than the slowest
+// callback.
+func WithAckWait(d time.Duration) Option { return func(c *config) { c.ackWait = d } }
+
+// New creates or updates the streams and the consumer, and returns the
+// Queue. The caller owns js and its connection.
+func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, error) {
+	c := config{stream: DefaultStream, subject: DefaultSubject, ackWait: DefaultAckWait}
+	for _, o := range opts {
+		o(&c)
+	}
+	if js == nil || c.stream == "" || c.subject == "" || c.ackWait <= 0 {
+		return nil, errors.New("jsqueue: a JetStream context, a stream, a subject and a positive ack wait are required")
+	}
+	q := &Queue{js: js, events: c.subject + ".events", dead: c.subject + ".dead", stream: c.stream, deadStr: c.stream + "_DEAD"}
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: q.stream, Subjects: []string{q.events}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jsqueue: stream %s: %w", q.stream, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: q.deadStr, Subjects: []string{q.dead}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+	}); err != nil {
+		return nil, fmt.Errorf("jsqueue: stream %s: %w", q.deadStr, err)
+	}
+	q.consumer, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: q.stream + "_WORKERS", AckPolicy: jetstream.AckExplicitPolicy, AckWait: c.ackWait,
+		MaxDeliver: -1, MaxAckPending: 10000, FilterSubject: q.events,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jsqueue: consumer: %w", err)
+	}
+	return q, nil
+}
+
+// Enqueue publishes m and waits for JetStream's acknowledgement: the event
+// is then stored durably.
+func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
+	msg := nats.NewMsg(q.events)
+	msg.Data = m.Payload
+	msg.Header.Set(hdrID, m.ID)
+	msg.Header.Set(hdrKey, m.Key)
+	msg.Header.Set(hdrSecret, m.Secret)
+	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.ID)); err != nil {
+		return fmt.Errorf("jsqueue: publish %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Receive waits for the next event.
+func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
+	for {
+		msg, err := q.consumer.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+				continue
+			}
+			return nil, fmt.Errorf("jsqueue: receive: %w", err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("jsqueue: receive: %w", err)
+		}
+		return &delivery{q: q, msg: msg, attempt: int(md.NumDelivered)}, nil
+	}
+}
+
+type delivery struct {
+	q       *Queue
+	msg     jetstream.Msg
+	attempt int
+}
+
+func messageOf(h nats.Header, data []byte) stripewebhook.Message {
+	return stripewebhook.Message{ID: h.Get(hdrID), Key: h.Get(hdrKey), Secret: h.Get(hdrSecret), Payload: data}
+}
+
+func (d *delivery) Message() stripewebhook.Message { return messageOf(d.msg.Headers(), d.msg.Data()) }
+func (d *delivery) Attempt() int                   { return d.attempt }
+
+// Ack removes the event, confirmed by the server.
+func (d *delivery) Ack(ctx context.Context) error { return d.msg.DoubleAck(ctx) }
+
+// Retry delivers the event again after delay.
+func (d *delivery) Retry(_ context.Context, delay time.Duration) error {
+	return d.msg.NakWithDelay(delay)
+}
+
+// DeadLetter publishes the event to the dead-letter stream, then removes it.
+func (d *delivery) DeadLetter(ctx context.Context, reason string) error {
+	dl := nats.NewMsg(d.q.dead)
+	dl.Data = d.msg.Data()
+	for k, v := range d.msg.Headers() {
+		if k != jetstream.MsgIDHeader {
+			dl.Header[k] = v
+		}
+	}
+	dl.Header.Set(hdrReason, reason)
+	dl.Header.Set(hdrAttempts, strconv.Itoa(d.attempt))
+	dl.Header.Set(hdrAt, time.Now().UTC().Format(time.RFC3339))
+	if _, err := d.q.js.PublishMsg(ctx, dl); err != nil {
+		return fmt.Errorf("jsqueue: dead letter: %w", err)
+	}
+	return d.msg.Term()
+}
+
+// DeadLetters lists the dead-letter stream, oldest first.
+func (q *Queue) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLetter, error) {
+	var out []stripewebhook.DeadLetter
+	err := q.eachDead(ctx, func(seq uint64, m *jetstream.RawStreamMsg) bool {
+		attempts, _ := strconv.Atoi(m.Header.Get(hdrAttempts))
+		at, _ := time.Parse(time.RFC3339, m.Header.Get(hdrAt))
+		out = append(out, stripewebhook.DeadLetter{Message: messageOf(m.Header, m.Data), Reason: m.Header.Get(hdrReason), Attempts: attempts, At: at})
+		return true
+	})
+	return out, err
+}
+
+// Replay queues the dead letter of event id again and removes it from the
+// dead-letter stream.
+func (q *Queue) Replay(ctx context.Context, id string) error {
+	found := false
+	var err error
+	walkErr := q.eachDead(ctx, func(seq uint64, m *jetstream.RawStreamMsg) bool {
+		if m.Header.Get(hdrID) != id {
+			return true
+		}
+		found = true
+		msg := nats.NewMsg(q.events)
+		msg.Data = m.Data
+		msg.Header.Set(hdrID, id)
+		msg.Header.Set(hdrKey, m.Header.Get(hdrKey))
+		msg.Header.Set(hdrSecret, m.Header.Get(hdrSecret))
+		// A new message id: the original is still in the duplicate window.
+		if _, err = q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id+"/replay/"+strconv.FormatUint(seq, 10))); err == nil {
+			var s jetstream.Stream
+			if s, err = q.js.Stream(ctx, q.deadStr); err == nil {
+				err = s.DeleteMsg(ctx, seq)
+			}
+		}
+		return false
+	})
+	switch {
+	case walkErr != nil:
+		return walkErr
+	case !found:
+		return fmt.Errorf("jsqueue: no dead letter for %s", id)
+	}
+	return err
+}
+
+// eachDead calls fn for each message of the dead-letter stream until it
+// returns false.
+func (q *Queue) eachDead(ctx context.Context, fn func(uint64, *jetstream.RawStreamMsg) bool) error {
+	s, err := q.js.Stream(ctx, q.deadStr)
+	if err != nil {
+		return fmt.Errorf("jsqueue: dead letters: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("jsqueue: dead letters: %w", err)
+	}
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted by a replay
+		}
+		if err != nil {
+			return fmt.Errorf("jsqueue: dead letters: %w", err)
+		}
+		if !fn(seq, m) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package stripewebhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Queue is a durable queue for the asynchronous mode: with [WithQueue] the
+// handler acknowledges a delivery once the queue has durably accepted it,
+// and a [Worker] runs the callbacks later, elsewhere. The contract, which
+// the queuetest conformance suite checks against each engine's real server:
+//
+//   - Enqueue returns nil only once the message is durably stored (a
+//     committed insert, a publish acknowledgement). An error means it may
+//     not be, and the handler answers 503 so that Stripe retries.
+//     Enqueueing a message whose ID is already queued must not lose it.
+//   - Receive blocks until a message is available or ctx is done. A
+//     message received and never settled (its worker died) is received
+//     again after the engine's visibility timeout, with Attempt one higher.
+//   - Each Delivery is settled once: Ack removes it; Retry makes it
+//     available again after the delay, with Attempt one higher; DeadLetter
+//     sets it aside with a reason, where DeadLetters lists it and Replay
+//     queues it again.
+//
+// A Queue must be safe for concurrent use. The dedup store, not the queue,
+// decides what ran: brokers forget duplicates after minutes or hours,
+// Stripe retries for days.
+type Queue interface {
+	Enqueue(ctx context.Context, m Message) error
+	Receive(ctx context.Context) (Delivery, error)
+	DeadLetters(ctx context.Context) ([]DeadLetter, error)
+	Replay(ctx context.Context, id string) error
+}
+
+// Message is a verified event on its way to a worker.
+type Message struct {
+	ID      string // the event id
+	Key     string // what the event is about (data.object's id): events with one key run one at a time
+	Secret  string // the name of the secret that verified it
+	Payload []byte // the event as Stripe sent it
+}
+
+// Delivery is a Message received from a Queue, to be settled once.
+type Delivery interface {
+	Message() Message
+	Attempt() int // 1 for the first delivery
+	Ack(ctx context.Context) error
+	Retry(ctx context.Context, delay time.Duration) error
+	DeadLetter(ctx context.Context, reason string) error
+}
+
+// DeadLetter is a message set aside after its last attempt failed.
+type DeadLetter struct {
+	Message
+	Reason   string // the last error
+	Attempts int
+	At       time.Time
+}
+
+// ErrQueueUnavailable is matched by every [*QueueError] (503).
+var ErrQueueUnavailable = errors.New("stripewebhook: queue unavailable")
+
+// QueueError is a failure to enqueue: the handler answers 503.
+type QueueError struct{ Err error }
+
+func (e *QueueError) Error() string        { return "stripewebhook: enqueue: " + e.Err.Error() }
+func (e *QueueError) Unwrap() error        { return e.Err }
+func (e *QueueError) Is(target error) bool { return target == ErrQueueUnavailable }
+
+// WithQueue turns on the asynchronous mode: a delivery that a callback
+// would handle is answered 200 once q has durably accepted it (503 when it
+// cannot), and a [Worker] on the same queue runs the callbacks. Events that
+// nothing would handle, or that are filtered out, are acknowledged without
+// being queued.
+func WithQueue(q Queue) Option { return func(c *config) { c.queue = q } }
+
+// objectKey is what e is about, for the per-object serialisation: its
+// data.object's id, a thin event's related object, or the event itself.
+func objectKey(e *Event) string {
+	if e.Related != nil && e.Related.ID != "" {
+		return e.Related.ID
+	}
+	var obj struct {
+		ID string `json:"id"`
+	}
+	if len(e.Object) > 0 && json.Unmarshal(e.Object, &obj) == nil && obj.ID != "" {
+		return obj.ID
+	}
+	return e.ID
+}
+
+// enqueue hands e to the queue.
+func (h *Handler) enqueue(ctx context.Context, e *Event, rep *Report) error {
+	t := h.clock()
+	err := h.c.queue.Enqueue(ctx, Message{ID: e.ID, Key: objectKey(e), Secret: e.Secret, Payload: e.Payload})
+	rep.Store += since(t)
+	if err != nil {
+		if ctx.Err() != nil {
+			return abandoned(ctx)
+		}
+		return &QueueError{Err: err}
+	}
+	rep.Outcome = OutcomeQueued
+	return nil
+}

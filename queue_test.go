@@ -1,0 +1,98 @@
+package stripewebhook_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// recordingQueue accepts or refuses enqueues; the engines' behaviour is
+// tested against real servers by queuetest.
+type recordingQueue struct {
+	mu   sync.Mutex
+	msgs []stripewebhook.Message
+	err  error
+}
+
+func (q *recordingQueue) Enqueue(_ context.Context, m stripewebhook.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err != nil {
+		return q.err
+	}
+	q.msgs = append(q.msgs, m)
+	return nil
+}
+func (q *recordingQueue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (q *recordingQueue) DeadLetters(context.Context) ([]stripewebhook.DeadLetter, error) { return nil, nil }
+func (q *recordingQueue) Replay(context.Context, string) error                           { return nil }
+
+// In the asynchronous mode the handler acknowledges what the queue
+// accepted, 503 when it cannot, and queues nothing that no callback would
+// handle; the callbacks do not run in the request.
+func TestHandlerQueues(t *testing.T) {
+	q := &recordingQueue{}
+	rec := &recorder{}
+	ran := 0
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { ran++; return nil })
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithQueue(q),
+		stripewebhook.WithObserver(rec), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	serve := func(p []byte) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, webhooktest.NewRequest(t, "/webhook", p, testSecret))
+		return w
+	}
+	inv := invoicePaid(t)
+	assert.Equal(t, 200, serve(inv).Code)
+	require.Len(t, q.msgs, 1)
+	assert.Equal(t, "evt_1SbQkR2eZvKYlo2C00000007", q.msgs[0].ID)
+	assert.Equal(t, "in_123", q.msgs[0].Key, "keyed by the object, for per-object serialisation")
+	assert.Equal(t, "#1", q.msgs[0].Secret)
+	assert.Equal(t, inv, q.msgs[0].Payload)
+	assert.Equal(t, stripewebhook.OutcomeQueued, rec.last(stripewebhook.OpDelivery).Outcome)
+	assert.Zero(t, ran, "callbacks run in a worker, not in the request")
+
+	assert.Equal(t, 200, serve(webhooktest.Fixture(t, "charge.succeeded")).Code)
+	assert.Len(t, q.msgs, 1, "nothing would handle it: not queued")
+
+	q.err = errors.New("nats: timeout")
+	w := serve(inv)
+	assert.Equal(t, 503, w.Code)
+	assert.Equal(t, "queue unavailable, retry later\n", w.Body.String())
+	assert.Equal(t, stripewebhook.OutcomeQueueUnavailable, rec.last(stripewebhook.OpDelivery).Outcome)
+}
+
+func TestNewWorkerConfigErrors(t *testing.T) {
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil })
+	q := &recordingQueue{}
+	for _, opt := range []stripewebhook.Option{
+		stripewebhook.WithConcurrency(0), stripewebhook.WithMaxAttempts(0), stripewebhook.WithBackoff(0, time.Second),
+		stripewebhook.WithBackoff(time.Second, time.Millisecond), stripewebhook.WithDrainTimeout(0), stripewebhook.WithDedup(nil),
+	} {
+		_, err := stripewebhook.NewWorker(d, q, opt)
+		assert.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+	}
+	_, err := stripewebhook.NewWorker(d, nil)
+	assert.Error(t, err)
+	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.NoError(t, w.Run(ctx), "a worker whose context is done returns")
+}

@@ -1,0 +1,401 @@
+// Package queuetest is the conformance suite for implementations of
+// stripewebhook.Queue, run against the engine's real server:
+//
+//	func TestConformance(t *testing.T) {
+//		queuetest.Run(t, queuetest.Config{
+//			Open: func(t *testing.T, ns string) stripewebhook.Queue { return myqueue.New(client, ns) },
+//			AckWait: time.Second,
+//		})
+//	}
+package queuetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/dedupstoretest"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// Config describes the queue under test.
+type Config struct {
+	// Open returns a queue instance (a client of its own) on namespace ns:
+	// instances opened on one ns share their events, as replicas do.
+	Open func(t *testing.T, ns string) stripewebhook.Queue
+	// AckWait is the visibility timeout Open configures: how long an event
+	// received and never settled waits before it is delivered again. Keep
+	// it short (a second or two).
+	AckWait time.Duration
+	// Backend is the engine's host:port; with OpenVia the suite puts a TCP
+	// proxy in front of it to cut the engine off and bring it back.
+	Backend string
+	// OpenVia opens an instance on ns that reaches its server at addr.
+	OpenVia func(t *testing.T, ns, addr string) stripewebhook.Queue
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, c Config) {
+	t.Run("DurableAcceptance", func(t *testing.T) { DurableAcceptance(t, c) })
+	t.Run("RedeliveryAfterKilledWorker", func(t *testing.T) { RedeliveryAfterKilledWorker(t, c) })
+	t.Run("ExactlyOnce", func(t *testing.T) { ExactlyOnce(t, c) })
+	t.Run("DeadLetter", func(t *testing.T) { DeadLetterAndReplay(t, c) })
+	t.Run("PerObjectSerialisation", func(t *testing.T) { PerObjectSerialisation(t, c) })
+	t.Run("Drain", func(t *testing.T) { Drain(t, c) })
+	if c.OpenVia != nil && c.Backend != "" {
+		t.Run("Outage", func(t *testing.T) { Outage(t, c) })
+	}
+}
+
+const secret = "whsec_queuetest"
+
+// Namespace returns a fresh namespace, so that runs never see each other's
+// events.
+func Namespace(t testing.TB) string {
+	return strings.ReplaceAll(dedupstoretest.Key(t), "evt_test_", "QT")
+}
+
+// app counts each event's successful runs, fails the first run of the
+// events fail selects, and tracks runs in flight per object.
+type app struct {
+	mu       sync.Mutex
+	ok       map[string]int
+	attempts map[string]int
+	inFlight map[string]int
+	maxIn    int
+	fail     func(id string, attempt int) bool
+	slow     time.Duration
+	started  chan string
+}
+
+func newApp() *app {
+	return &app{ok: map[string]int{}, attempts: map[string]int{}, inFlight: map[string]int{}, fail: func(string, int) bool { return false }}
+}
+
+func (a *app) dispatcher() *stripewebhook.Dispatcher {
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("*", func(ctx context.Context, e *stripewebhook.Event) error {
+		key := string(e.Object)
+		a.mu.Lock()
+		a.attempts[e.ID]++
+		n := a.attempts[e.ID]
+		a.inFlight[key]++
+		a.maxIn = max(a.maxIn, a.inFlight[key])
+		a.mu.Unlock()
+		if a.started != nil {
+			a.started <- e.ID
+		}
+		defer func() { a.mu.Lock(); a.inFlight[key]--; a.mu.Unlock() }()
+		select {
+		case <-time.After(a.slow):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if a.fail(e.ID, n) {
+			return errors.New("first run fails")
+		}
+		a.mu.Lock()
+		a.ok[e.ID]++
+		a.mu.Unlock()
+		return nil
+	})
+	return d
+}
+
+func (a *app) succeeded(id string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ok[id]
+}
+
+func quiet() stripewebhook.Option { return stripewebhook.WithLogger(slog.New(slog.DiscardHandler)) }
+
+func handler(t *testing.T, d *stripewebhook.Dispatcher, q stripewebhook.Queue, store stripewebhook.Store) *stripewebhook.Handler {
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), stripewebhook.WithQueue(q), stripewebhook.WithDedup(store), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// startWorker runs a worker until the test ends, or until stop is called.
+func startWorker(t *testing.T, d *stripewebhook.Dispatcher, q stripewebhook.Queue, store stripewebhook.Store, opts ...stripewebhook.Option) (stop func() error) {
+	w, err := stripewebhook.NewWorker(d, q, append([]stripewebhook.Option{stripewebhook.WithDedup(store), quiet(),
+		stripewebhook.WithBackoff(10*time.Millisecond, 50*time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func events(t *testing.T, prefix string, n int, edits ...webhooktest.Edit) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = webhooktest.Fixture(t, "invoice.paid", append([]webhooktest.Edit{webhooktest.ID(fmt.Sprintf("%s_%03d", prefix, i)),
+			webhooktest.ObjectField("id", fmt.Sprintf("in_%s_%03d", prefix, i))}, edits...)...)
+	}
+	return out
+}
+
+func deliver(t *testing.T, h http.Handler, payload []byte) int {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", payload, secret))
+	return rec.Code
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func idOf(t *testing.T, p []byte) string {
+	e, err := stripewebhook.ParseEvent(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.ID
+}
+
+// DurableAcceptance: events acknowledged (200) while no worker runs are
+// all there for a worker on another instance, and each runs once.
+func DurableAcceptance(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	d := a.dispatcher()
+	h := handler(t, d, c.Open(t, ns), store)
+	evs := events(t, ns, 20)
+	for _, p := range evs {
+		if code := deliver(t, h, p); code != 200 {
+			t.Fatalf("enqueue: %d", code)
+		}
+	}
+	startWorker(t, d, c.Open(t, ns), store)
+	for _, p := range evs {
+		id := idOf(t, p)
+		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
+	}
+}
+
+// RedeliveryAfterKilledWorker: an event received and never settled is
+// delivered again after the visibility timeout, with a higher attempt.
+func RedeliveryAfterKilledWorker(t *testing.T, c Config) {
+	ns := Namespace(t)
+	q := c.Open(t, ns)
+	p := events(t, ns, 1)[0]
+	ctx := context.Background()
+	if err := q.Enqueue(ctx, stripewebhook.Message{ID: idOf(t, p), Key: "k", Payload: p}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := q.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The worker dies holding it. Another instance gets it again.
+	rctx, cancel := context.WithTimeout(ctx, c.AckWait*3+5*time.Second)
+	defer cancel()
+	second, err := c.Open(t, ns).Receive(rctx)
+	if err != nil {
+		t.Fatalf("not redelivered after the visibility timeout (%v): %v", c.AckWait, err)
+	}
+	if second.Message().ID != first.Message().ID || second.Attempt() != first.Attempt()+1 || string(second.Message().Payload) != string(p) {
+		t.Fatalf("redelivered %s attempt %d, want %s attempt %d", second.Message().ID, second.Attempt(), first.Message().ID, first.Attempt()+1)
+	}
+	if err := second.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ExactlyOnce: four handler instances, two workers, every event delivered
+// three times at once to varying instances, a third of the callbacks
+// failing on their first run: every delivery gets 200 and every event
+// succeeds exactly once.
+func ExactlyOnce(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	a.fail = func(id string, attempt int) bool { return attempt == 1 && id[len(id)-1]%3 == 0 }
+	d := a.dispatcher()
+	var hs []http.Handler
+	for range 4 {
+		hs = append(hs, handler(t, d, c.Open(t, ns), store))
+	}
+	for range 2 {
+		startWorker(t, d, c.Open(t, ns), store)
+	}
+	evs := events(t, ns, 30)
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for i, p := range evs {
+		for k := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if deliver(t, hs[(i+k)%4], p) != 200 {
+					bad.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Fatalf("%d deliveries not acknowledged", bad.Load())
+	}
+	for _, p := range evs {
+		id := idOf(t, p)
+		eventually(t, id+" succeeded", func() bool { return a.succeeded(id) >= 1 })
+	}
+	time.Sleep(200 * time.Millisecond) // let any duplicate run show itself
+	for _, p := range evs {
+		if n := a.succeeded(idOf(t, p)); n != 1 {
+			t.Errorf("%s succeeded %d times", idOf(t, p), n)
+		}
+	}
+}
+
+// DeadLetterAndReplay: an event that fails every attempt goes to the dead
+// letter with its error after the maximum attempts; replayed once the
+// callback is fixed, it runs once.
+func DeadLetterAndReplay(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	var broken atomic.Bool
+	broken.Store(true)
+	a.fail = func(string, int) bool { return broken.Load() }
+	d := a.dispatcher()
+	q := c.Open(t, ns)
+	h := handler(t, d, q, store)
+	stop := startWorker(t, d, q, store, stripewebhook.WithMaxAttempts(3))
+	p := events(t, ns, 1)[0]
+	id := idOf(t, p)
+	if code := deliver(t, h, p); code != 200 {
+		t.Fatalf("enqueue: %d", code)
+	}
+	var dead []stripewebhook.DeadLetter
+	eventually(t, "the event in the dead letter", func() bool {
+		var err error
+		dead, err = q.DeadLetters(context.Background())
+		return err == nil && len(dead) == 1
+	})
+	if dead[0].ID != id || dead[0].Attempts != 3 || !strings.Contains(dead[0].Reason, "first run fails") || string(dead[0].Payload) != string(p) {
+		t.Fatalf("dead letter %+v", dead[0])
+	}
+	a.mu.Lock()
+	attempts := a.attempts[id]
+	a.mu.Unlock()
+	if attempts != 3 {
+		t.Fatalf("%d attempts, want 3", attempts)
+	}
+	broken.Store(false)
+	if err := q.Replay(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the replayed event ran", func() bool { return a.succeeded(id) == 1 })
+	if dead, err := q.DeadLetters(context.Background()); err != nil || len(dead) != 0 {
+		t.Fatalf("dead letters after the replay: %v %v", dead, err)
+	}
+	if err := q.Replay(context.Background(), "evt_none"); err == nil {
+		t.Fatal("replaying an unknown event succeeded")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PerObjectSerialisation: events about one object never run at the same
+// time, across workers.
+func PerObjectSerialisation(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	a.slow = 20 * time.Millisecond
+	d := a.dispatcher()
+	h := handler(t, d, c.Open(t, ns), store)
+	evs := events(t, ns, 8)
+	for i := range evs { // one object for all
+		evs[i] = webhooktest.Vary(t, evs[i], webhooktest.ObjectField("id", "in_one_object_"+ns))
+	}
+	for _, p := range evs {
+		if code := deliver(t, h, p); code != 200 {
+			t.Fatalf("enqueue: %d", code)
+		}
+	}
+	for range 2 {
+		startWorker(t, d, c.Open(t, ns), store, stripewebhook.WithConcurrency(4))
+	}
+	for _, p := range evs {
+		id := idOf(t, p)
+		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
+	}
+	if a.maxIn != 1 {
+		t.Fatalf("%d events about one object ran at once", a.maxIn)
+	}
+}
+
+// Drain: once its context is done, a worker takes no new event, lets the
+// one in flight finish, and returns; the rest stay queued for the next.
+func Drain(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	a.slow = 300 * time.Millisecond
+	a.started = make(chan string, 16)
+	d := a.dispatcher()
+	h := handler(t, d, c.Open(t, ns), store)
+	evs := events(t, ns, 4)
+	for _, p := range evs {
+		deliver(t, h, p)
+	}
+	stop := startWorker(t, d, c.Open(t, ns), store, stripewebhook.WithConcurrency(1), stripewebhook.WithDrainTimeout(5*time.Second))
+	first := <-a.started
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if a.succeeded(first) != 1 {
+		t.Fatal("the event in flight did not finish before Run returned")
+	}
+	startWorker(t, d, c.Open(t, ns), store)
+	for _, p := range evs {
+		id := idOf(t, p)
+		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
+	}
+}
+
+// Outage: with the engine cut off, deliveries get 503 and nothing runs;
+// once it is back, the retry is queued and runs once.
+func Outage(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	p := dedupstoretest.NewProxy(t, c.Backend)
+	d := a.dispatcher()
+	h := handler(t, d, c.OpenVia(t, ns, p.Addr()), store)
+	startWorker(t, d, c.Open(t, ns), store)
+	ev := events(t, ns, 1)[0]
+	p.Down()
+	if code := deliver(t, h, ev); code != http.StatusServiceUnavailable {
+		t.Fatalf("with the engine down: %d, want 503", code)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if a.succeeded(idOf(t, ev)) != 0 {
+		t.Fatal("an event ran though its delivery got 503")
+	}
+	p.Up()
+	eventually(t, "the retry accepted", func() bool { return deliver(t, h, ev) == 200 })
+	eventually(t, "the event ran", func() bool { return a.succeeded(idOf(t, ev)) == 1 })
+}
+

@@ -1,0 +1,236 @@
+package stripewebhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Worker defaults.
+const (
+	DefaultConcurrency  = 4
+	DefaultMaxAttempts  = 8
+	DefaultBackoff      = time.Second
+	DefaultMaxBackoff   = 10 * time.Minute
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// Worker runs the callbacks of the events a [Handler] queued (see
+// [WithQueue]): the same dispatcher and the same dedup store, so that each
+// event's callbacks succeed once across replicas, queue redeliveries and
+// Stripe's duplicates days apart. Events about one object (data.object's
+// id) run one at a time, across replicas, through a lock in the store. A
+// failed run is retried with exponential backoff and jitter, up to
+// [WithMaxAttempts]; then the event goes to the queue's dead letter. Build
+// it with [NewWorker]; Run it in each process that should work.
+type Worker struct {
+	d *Dispatcher
+	q Queue
+	c *config
+}
+
+// WithConcurrency sets how many events a Worker runs at once (default
+// [DefaultConcurrency]).
+func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
+
+// WithMaxAttempts sets how many times a Worker runs a failing event before
+// it goes to the dead letter (default [DefaultMaxAttempts]).
+func WithMaxAttempts(n int) Option { return func(c *config) { c.maxAttempts = n } }
+
+// WithBackoff sets the first retry's delay and the longest (defaults
+// [DefaultBackoff], [DefaultMaxBackoff]); each retry doubles the delay,
+// with jitter.
+func WithBackoff(first, max time.Duration) Option {
+	return func(c *config) { c.backoff, c.maxBackoff = first, max }
+}
+
+// WithDrainTimeout sets how long Run lets the events in flight finish once
+// its context is done (default [DefaultDrainTimeout]); past it their
+// callbacks' context is cancelled and they go back to the queue.
+func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drain = d } }
+
+// NewWorker returns a Worker taking events from q and running d's
+// callbacks. Of the options, those of dedup ([WithDedup], [WithLease],
+// [WithRetention], [WithDedupKey]), logging, the clock and the worker's own
+// apply. The default store is in memory, right for one process only.
+func NewWorker(d *Dispatcher, q Queue, opts ...Option) (*Worker, error) {
+	if d == nil || q == nil {
+		return nil, errors.New("stripewebhook: NewWorker needs a dispatcher and a queue")
+	}
+	c := newConfig(opts)
+	switch {
+	case c.concurrency <= 0 || c.maxAttempts <= 0 || c.backoff <= 0 || c.maxBackoff < c.backoff || c.drain <= 0:
+		return nil, fmt.Errorf("%w: worker concurrency, attempts, backoff and drain timeout must be positive", ErrInvalidOption)
+	case c.storeSet && c.store == nil:
+		return nil, fmt.Errorf("%w: a worker needs a dedup store (it is what runs each event once)", ErrInvalidOption)
+	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if !c.storeSet {
+		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
+	}
+	d.start()
+	if d.startErr != nil {
+		return nil, d.startErr
+	}
+	return &Worker{d: d, q: q, c: c}, nil
+}
+
+// Run takes events from the queue and runs them until ctx is done; then it
+// stops taking new ones, lets those in flight finish within the drain
+// timeout, and returns nil. It returns early with the queue's error if
+// receiving fails for another reason. It is safe to run several Workers,
+// in one process or many, on one queue.
+func (w *Worker) Run(ctx context.Context) error {
+	// The callbacks run under runCtx: cancelled only once the drain
+	// timeout has passed after ctx is done.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(w.c.drain, cancelRun)
+		context.AfterFunc(runCtx, func() { t.Stop() })
+	})
+	defer stop()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, w.c.concurrency)
+	for range w.c.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				d, err := w.q.Receive(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						errc <- err
+					}
+					return
+				}
+				w.process(runCtx, d)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("stripewebhook: worker: receiving: %w", err)
+	default:
+		return nil
+	}
+}
+
+// lockPoll is how often a worker checks an object's lock held elsewhere.
+const lockPoll = 20 * time.Millisecond
+
+// process runs one delivery and settles it.
+func (w *Worker) process(ctx context.Context, d Delivery) {
+	m := d.Message()
+	e, err := ParseEvent(m.Payload)
+	if err != nil {
+		w.settle(ctx, d, w.deadLetter(ctx, d, "invalid payload: "+err.Error()))
+		return
+	}
+	e.Secret = m.Secret
+	key := e.ID
+	if w.c.dedupKey != nil {
+		if k := w.c.dedupKey(e); k != "" {
+			key = k
+		}
+	}
+	sctx := context.WithoutCancel(ctx) // settle even if the run was cut
+	store := w.c.store
+	claim, err := store.Claim(ctx, key, w.c.lease)
+	switch {
+	case err != nil:
+		w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
+		return
+	case claim.Status == Done:
+		w.settle(ctx, d, d.Ack(sctx))
+		return
+	case claim.Status == InProgress: // a synchronous delivery or another worker has it
+		w.settle(ctx, d, d.Retry(sctx, w.c.backoff))
+		return
+	}
+	lockKey := "stripewebhook:object:" + m.Key
+	lock, err := w.lock(ctx, lockKey)
+	if err != nil {
+		store.Release(sctx, key, claim.Token)
+		w.settle(ctx, d, d.Retry(sctx, w.c.backoff))
+		return
+	}
+	_, runErr := w.d.run(ctx, e, w.d.route(string(e.Type)))
+	store.Release(sctx, lockKey, lock)
+	if runErr == nil {
+		if err := store.Complete(sctx, key, claim.Token, w.c.retention); err != nil {
+			w.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: worker: marking the event done failed; a later duplicate may run again",
+				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
+		}
+		w.settle(ctx, d, d.Ack(sctx))
+		return
+	}
+	store.Release(sctx, key, claim.Token)
+	if d.Attempt() >= w.c.maxAttempts {
+		w.settle(ctx, d, w.deadLetter(sctx, d, runErr.Error()))
+		return
+	}
+	w.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: worker: run failed; retrying",
+		slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.Int("attempt", d.Attempt()), slog.String("error", runErr.Error()))
+	w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
+}
+
+// lock takes the object's lock, waiting while another worker holds it, up
+// to the lease.
+func (w *Worker) lock(ctx context.Context, key string) (string, error) {
+	deadline := w.c.now().Add(w.c.lease)
+	for {
+		c, err := w.c.store.Claim(ctx, key, w.c.lease)
+		if err != nil {
+			return "", err
+		}
+		if c.Status == Claimed {
+			return c.Token, nil
+		}
+		if w.c.now().After(deadline) {
+			return "", fmt.Errorf("stripewebhook: object lock %s held for longer than the lease", key)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+func (w *Worker) deadLetter(ctx context.Context, d Delivery, reason string) error {
+	w.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: worker: event set aside in the dead letter",
+		slog.String("event_id", d.Message().ID), slog.Int("attempts", d.Attempt()), slog.String("reason", reason))
+	return d.DeadLetter(ctx, reason)
+}
+
+// settle logs a failure to settle a delivery: the queue delivers it again
+// after its visibility timeout, and the store keeps it from running twice.
+func (w *Worker) settle(ctx context.Context, d Delivery, err error) {
+	if err != nil {
+		w.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: worker: settling the delivery failed; the queue delivers it again",
+			slog.String("event_id", d.Message().ID), slog.Any("error", err))
+	}
+}
+
+// backoffFor is the delay before attempt+1: exponential, capped, with
+// jitter (half to full).
+func (w *Worker) backoffFor(attempt int) time.Duration {
+	d := w.c.backoff
+	for i := 1; i < attempt && d < w.c.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, w.c.maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
