@@ -37,8 +37,10 @@ func (q *recordingQueue) Receive(ctx context.Context) (stripewebhook.Delivery, e
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
-func (q *recordingQueue) DeadLetters(context.Context) ([]stripewebhook.DeadLetter, error) { return nil, nil }
-func (q *recordingQueue) Replay(context.Context, string) error                           { return nil }
+func (q *recordingQueue) DeadLetters(context.Context) ([]stripewebhook.DeadLetter, error) {
+	return nil, nil
+}
+func (q *recordingQueue) Replay(context.Context, string) error { return nil }
 
 // In the asynchronous mode the handler acknowledges what the queue
 // accepted, 503 when it cannot, and queues nothing that no callback would

@@ -398,4 +398,3 @@ func Outage(t *testing.T, c Config) {
 	eventually(t, "the retry accepted", func() bool { return deliver(t, h, ev) == 200 })
 	eventually(t, "the event ran", func() bool { return a.succeeded(idOf(t, ev)) == 1 })
 }
-
