@@ -36,6 +36,10 @@ type Config struct {
 	// received and never settled waits before it is delivered again. Keep
 	// it short (a second or two).
 	AckWait time.Duration
+	// Redelivery bounds how long the redelivery of such an event may take
+	// (default three AckWaits and 5 s), for engines that rescue on an
+	// interval of their own.
+	Redelivery time.Duration
 	// Backend is the engine's host:port; with OpenVia the suite puts a TCP
 	// proxy in front of it to cut the engine off and bring it back.
 	Backend string
@@ -215,7 +219,11 @@ func RedeliveryAfterKilledWorker(t *testing.T, c Config) {
 		t.Fatal(err)
 	}
 	// The worker dies holding it. Another instance gets it again.
-	rctx, cancel := context.WithTimeout(ctx, c.AckWait*3+5*time.Second)
+	within := c.Redelivery
+	if within == 0 {
+		within = c.AckWait*3 + 5*time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	second, err := c.Open(t, ns).Receive(rctx)
 	if err != nil {
@@ -298,7 +306,7 @@ func DeadLetterAndReplay(t *testing.T, c Config) {
 		return err == nil && len(dead) == 1
 	})
 	if dead[0].ID != id || dead[0].Attempts != 3 || !strings.Contains(dead[0].Reason, "first run fails") || string(dead[0].Payload) != string(p) {
-		t.Fatalf("dead letter %+v", dead[0])
+		t.Fatalf("dead letter %s: %d attempts, reason %q, payload kept: %v", dead[0].ID, dead[0].Attempts, dead[0].Reason, string(dead[0].Payload) == string(p))
 	}
 	a.mu.Lock()
 	attempts := a.attempts[id]

@@ -1,0 +1,334 @@
+// Package rivqueue is a stripewebhook.Queue on PostgreSQL through River
+// (github.com/riverqueue/river, pgx v5 driver), for the asynchronous mode:
+// the insert of a River job is the durable acknowledgement, River's retries
+// carry the worker's backoff, and cancelled jobs are the dead letter, which
+// River's UI shows for free.
+//
+//	q, err := rivqueue.New(pool)
+//	err = q.Migrate(ctx) // River's tables, once (safe when replicas start together)
+//	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
+//	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+//	go w.Run(ctx)
+//	defer q.Close(ctx)
+//
+// Jobs are unique by event id while pending or running; EnqueueTx queues
+// an event in the caller's transaction.
+package rivqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/stripewebhook/stripewebhook"
+)
+
+// Defaults.
+const (
+	DefaultQueue       = "stripewebhook"
+	DefaultRescueAfter = 5 * time.Minute
+	// maxAttempts is River's bound; the stripewebhook Worker dead-letters
+	// before it.
+	maxAttempts = 1000
+)
+
+// Args is the River job of one event.
+type Args struct {
+	EventID string `json:"event_id" river:"unique"`
+	Key     string `json:"key"`
+	Secret  string `json:"secret"`
+	Payload []byte `json:"payload"` // base64 in River's jsonb column: byte for byte, as Stripe sent it
+}
+
+// Kind implements river.JobArgs.
+func (Args) Kind() string { return "stripewebhook_event" }
+
+// Queue is a stripewebhook.Queue on River. It is safe for concurrent use.
+type Queue struct {
+	pool   *pgxpool.Pool
+	client *river.Client[pgx.Tx]
+	queue  string
+
+	startOnce  sync.Once
+	startErr   error
+	deliveries chan *delivery
+	delays     sync.Map // job id → the delay the worker asked for its retry
+}
+
+var _ stripewebhook.Queue = (*Queue)(nil)
+
+// Option configures a Queue.
+type Option func(*config)
+
+type config struct {
+	queue       string
+	rescueAfter time.Duration
+	workers     int
+}
+
+// WithQueueName replaces DefaultQueue (River's queue name).
+func WithQueueName(name string) Option { return func(c *config) { c.queue = name } }
+
+// WithRescueAfter sets how long a job may stay running before River
+// rescues it (the visibility timeout: a worker that died has its events
+// run again after it, plus River's rescuer interval of 30 s). Default
+// DefaultRescueAfter; make it longer than the slowest callback.
+func WithRescueAfter(d time.Duration) Option { return func(c *config) { c.rescueAfter = d } }
+
+// WithFetchers sets how many jobs River fetches ahead for the Workers of
+// this process (default 16).
+func WithFetchers(n int) Option { return func(c *config) { c.workers = n } }
+
+// New returns a Queue on pool. The caller owns pool; Close stops River's
+// client.
+func New(pool *pgxpool.Pool, opts ...Option) (*Queue, error) {
+	c := config{queue: DefaultQueue, rescueAfter: DefaultRescueAfter, workers: 16}
+	for _, o := range opts {
+		o(&c)
+	}
+	if pool == nil || c.queue == "" || c.rescueAfter <= 0 || c.workers <= 0 {
+		return nil, errors.New("rivqueue: a pool, a queue name, a positive rescue time and fetchers are required")
+	}
+	q := &Queue{pool: pool, queue: c.queue, deliveries: make(chan *delivery)}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &bridge{q: q}); err != nil {
+		return nil, fmt.Errorf("rivqueue: %w", err)
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:               map[string]river.QueueConfig{c.queue: {MaxWorkers: c.workers}},
+		Workers:              workers,
+		MaxAttempts:          maxAttempts,
+		// The visibility timeout: a job worked for longer is taken as lost
+		// (its Work is cancelled, or, if its process died, the rescuer
+		// makes it retryable); River never rescues jobs without a timeout.
+		JobTimeout:           c.rescueAfter,
+		RescueStuckJobsAfter: c.rescueAfter,
+		RetryPolicy:          retryPolicy{q},
+		Logger:               slogDiscard(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rivqueue: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// Migrate runs River's migrations up, under an advisory lock so that
+// replicas starting together do not race.
+func (q *Queue) Migrate(ctx context.Context) error {
+	conn, err := q.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("rivqueue: migrate: %w", err)
+	}
+	defer conn.Release()
+	const lock = `SELECT pg_advisory_lock(22343, hashtext('rivqueue'))`
+	if _, err := conn.Exec(ctx, lock); err != nil {
+		return fmt.Errorf("rivqueue: migrate: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(22343, hashtext('rivqueue'))`)
+	m, err := rivermigrate.New(riverpgxv5.New(q.pool), nil)
+	if err == nil {
+		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("rivqueue: migrate: %w", err)
+	}
+	return nil
+}
+
+func (q *Queue) insertOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: q.queue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+func args(m stripewebhook.Message) Args {
+	return Args{EventID: m.ID, Key: m.Key, Secret: m.Secret, Payload: m.Payload}
+}
+
+// Enqueue inserts the event's job; once the insert returns, it is
+// committed.
+func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
+	if _, err := q.client.Insert(ctx, args(m), q.insertOpts()); err != nil {
+		return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// EnqueueTx inserts the event's job in the caller's transaction: it is
+// queued if and only if the transaction commits.
+func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, m stripewebhook.Message) error {
+	if _, err := q.client.InsertTx(ctx, tx, args(m), q.insertOpts()); err != nil {
+		return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Receive waits for the next event. The first call starts River's client
+// in this process.
+func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
+	q.startOnce.Do(func() { q.startErr = q.client.Start(context.Background()) })
+	if q.startErr != nil {
+		return nil, fmt.Errorf("rivqueue: starting River: %w", q.startErr)
+	}
+	select {
+	case d := <-q.deliveries:
+		return d, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops River's client, if Receive started it: jobs in flight are
+// cancelled and run again later.
+func (q *Queue) Close(ctx context.Context) error {
+	started := false
+	q.startOnce.Do(func() {}) // no start after Close
+	select {
+	case <-q.client.Stopped():
+	default:
+		started = q.startErr == nil
+	}
+	if !started {
+		return nil
+	}
+	return q.client.StopAndCancel(ctx)
+}
+
+// bridge is River's worker: it hands each job to Receive and returns what
+// the delivery was settled with.
+type bridge struct {
+	river.WorkerDefaults[Args]
+	q *Queue
+}
+
+// handOff is how long a fetched job waits for a Receive before it goes
+// back to the queue (snoozed, no attempt spent), so that River does not
+// hold jobs that no Worker in this process takes (all busy, or stopped).
+const handOff = 250 * time.Millisecond
+
+func (b *bridge) Work(ctx context.Context, job *river.Job[Args]) error {
+	d := &delivery{q: b.q, job: job.JobRow, args: job.Args, settled: make(chan error, 1)}
+	t := time.NewTimer(handOff)
+	defer t.Stop()
+	select {
+	case b.q.deliveries <- d:
+	case <-t.C:
+		return river.JobSnooze(time.Second)
+	case <-ctx.Done():
+		return river.JobSnooze(0) // not taken: back to the queue, no attempt spent
+	}
+	select {
+	case err := <-d.settled:
+		return err
+	case <-ctx.Done(): // past the visibility timeout, or River stopping
+		return fmt.Errorf("rivqueue: %s not settled: %w", d.args.EventID, ctx.Err())
+	}
+}
+
+type delivery struct {
+	q       *Queue
+	job     *rivertype.JobRow
+	args    Args
+	settled chan error
+	once    sync.Once
+}
+
+func (d *delivery) Message() stripewebhook.Message {
+	return stripewebhook.Message{ID: d.args.EventID, Key: d.args.Key, Secret: d.args.Secret, Payload: d.args.Payload}
+}
+
+func (d *delivery) Attempt() int { return d.job.Attempt }
+
+func (d *delivery) settle(err error) error {
+	d.once.Do(func() { d.settled <- err })
+	return nil
+}
+
+// Ack completes the job.
+func (d *delivery) Ack(context.Context) error { return d.settle(nil) }
+
+// Retry fails the attempt; River runs the job again after delay.
+func (d *delivery) Retry(_ context.Context, delay time.Duration) error {
+	d.q.delays.Store(d.job.ID, delay)
+	return d.settle(errRetry)
+}
+
+// DeadLetter cancels the job with the reason: River keeps it, cancelled.
+func (d *delivery) DeadLetter(_ context.Context, reason string) error {
+	return d.settle(river.JobCancel(errors.New(reason)))
+}
+
+var errRetry = errors.New("rivqueue: the worker asked for a retry")
+
+// retryPolicy schedules a retry after the delay the worker asked for.
+type retryPolicy struct{ q *Queue }
+
+func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	if d, ok := p.q.delays.LoadAndDelete(job.ID); ok {
+		return time.Now().Add(d.(time.Duration))
+	}
+	return (&river.DefaultClientRetryPolicy{}).NextRetry(job)
+}
+
+// DeadLetters lists the cancelled and discarded jobs of the queue, oldest
+// first.
+func (q *Queue) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLetter, error) {
+	jobs, err := q.deadJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stripewebhook.DeadLetter, 0, len(jobs))
+	for _, j := range jobs {
+		var a Args
+		if err := json.Unmarshal(j.EncodedArgs, &a); err != nil {
+			return nil, fmt.Errorf("rivqueue: job %d: %w", j.ID, err)
+		}
+		dl := stripewebhook.DeadLetter{Message: stripewebhook.Message{ID: a.EventID, Key: a.Key, Secret: a.Secret, Payload: a.Payload}, Attempts: j.Attempt}
+		if n := len(j.Errors); n > 0 {
+			dl.Reason, dl.At = strings.TrimPrefix(j.Errors[n-1].Error, "JobCancelError: "), j.Errors[n-1].At
+		}
+		if j.FinalizedAt != nil {
+			dl.At = *j.FinalizedAt
+		}
+		out = append(out, dl)
+	}
+	return out, nil
+}
+
+func (q *Queue) deadJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
+	params := river.NewJobListParams().Kinds(Args{}.Kind()).Queues(q.queue).
+		States(rivertype.JobStateCancelled, rivertype.JobStateDiscarded).First(10000)
+	res, err := q.client.JobList(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("rivqueue: dead letters: %w", err)
+	}
+	return res.Jobs, nil
+}
+
+// Replay runs the dead letter of event id again (River's JobRetry).
+func (q *Queue) Replay(ctx context.Context, id string) error {
+	jobs, err := q.deadJobs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		var a Args
+		if json.Unmarshal(j.EncodedArgs, &a) == nil && a.EventID == id {
+			if _, err := q.client.JobRetry(ctx, j.ID); err != nil {
+				return fmt.Errorf("rivqueue: replay %s: %w", id, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("rivqueue: no dead letter for %s", id)
+}

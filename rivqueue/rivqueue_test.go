@@ -1,0 +1,83 @@
+package rivqueue_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/queuetest"
+	"github.com/stripewebhook/stripewebhook/rivqueue"
+)
+
+// envURL names the PostgreSQL server the tests use; scripts/test.sh sets it.
+const envURL = "STRIPEWEBHOOK_POSTGRES_URL"
+
+func dsn(t *testing.T) string {
+	u := os.Getenv(envURL)
+	if u == "" {
+		t.Skipf("set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the River queue tests against a real server", envURL)
+	}
+	return u
+}
+
+var migrate sync.Once
+
+func open(t *testing.T, dsn, ns string) stripewebhook.Queue {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.ConnectTimeout = time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := rivqueue.New(pool, rivqueue.WithQueueName(strings.ToLower(ns)), rivqueue.WithRescueAfter(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrate.Do(func() {
+		if err := q.Migrate(context.Background()); err != nil {
+			t.Fatalf("%s cannot be reached or migrated: %v", envURL, err)
+		}
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		q.Close(ctx)
+		pool.Close()
+	})
+	return q
+}
+
+func TestConformance(t *testing.T) {
+	d := dsn(t)
+	u, err := url.Parse(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuetest.Run(t, queuetest.Config{
+		Open:       func(t *testing.T, ns string) stripewebhook.Queue { return open(t, d, ns) },
+		AckWait:    time.Second,
+		Redelivery: 45 * time.Second, // a dead process: River's rescuer runs every 30 s, on the elected leader
+		Backend:    u.Host,
+		OpenVia: func(t *testing.T, ns, addr string) stripewebhook.Queue {
+			v := *u
+			v.Host = addr
+			return open(t, v.String(), ns)
+		},
+	})
+}
+
+func TestInvalidConfig(t *testing.T) {
+	if _, err := rivqueue.New(nil); err == nil {
+		t.Fatal("nil pool accepted")
+	}
+}
