@@ -106,9 +106,9 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Queue, error) {
 		return nil, fmt.Errorf("rivqueue: %w", err)
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:               map[string]river.QueueConfig{c.queue: {MaxWorkers: c.workers}},
-		Workers:              workers,
-		MaxAttempts:          maxAttempts,
+		Queues:      map[string]river.QueueConfig{c.queue: {MaxWorkers: c.workers}},
+		Workers:     workers,
+		MaxAttempts: maxAttempts,
 		// The visibility timeout: a job worked for longer is taken as lost
 		// (its Work is cancelled, or, if its process died, the rescuer
 		// makes it retryable); River never rescues jobs without a timeout.
