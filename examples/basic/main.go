@@ -39,6 +39,7 @@ import (
 	"github.com/stripewebhook/stripewebhook/otelwebhook"
 	"github.com/stripewebhook/stripewebhook/pgstore"
 	"github.com/stripewebhook/stripewebhook/redisstore"
+	"github.com/stripewebhook/stripewebhook/rivqueue"
 )
 
 func main() {
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (empty: none)")
-	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, nats://host:port (JetStream); the process serves the endpoint and runs workers (empty: synchronous)")
+	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, nats://host:port (JetStream) or postgres://… (River); the process serves the endpoint and runs workers (empty: synchronous)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -212,8 +213,23 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 
 // openQueue opens the durable queue that -queue names.
 func openQueue(ctx context.Context, url string) (stripewebhook.Queue, func(), error) {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-queue: %w", err)
+		}
+		q, err := rivqueue.New(pool)
+		if err == nil {
+			err = q.Migrate(ctx)
+		}
+		if err != nil {
+			pool.Close()
+			return nil, nil, fmt.Errorf("-queue: %w", err)
+		}
+		return q, func() { q.Close(context.Background()); pool.Close() }, nil
+	}
 	if !strings.HasPrefix(url, "nats://") {
-		return nil, nil, fmt.Errorf("-queue: %q is not nats://host:port", url)
+		return nil, nil, fmt.Errorf("-queue: %q is not nats://host:port or postgres://…", url)
 	}
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	if err != nil {
