@@ -10,10 +10,13 @@ require (
 
 require (
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stripe/stripe-go/v82 v82.5.1
+	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0
 	github.com/stripewebhook/stripewebhook/pgstore v0.0.0
 	github.com/stripewebhook/stripewebhook/redisstore v0.0.0
+	github.com/stripewebhook/stripewebhook/rivqueue v0.0.0
 )
 
 require (
@@ -21,10 +24,23 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/klauspost/compress v1.20.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/riverqueue/river v0.51.1 // indirect
+	github.com/riverqueue/river/riverdriver v0.51.1 // indirect
+	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.1 // indirect
+	github.com/riverqueue/river/rivershared v0.51.1 // indirect
+	github.com/riverqueue/river/rivertype v0.51.1 // indirect
+	github.com/tidwall/gjson v1.20.0 // indirect
+	github.com/tidwall/match v1.2.0 // indirect
+	github.com/tidwall/pretty v1.2.1 // indirect
+	github.com/tidwall/sjson v1.2.5 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )
 
 replace github.com/stripewebhook/stripewebhook => ../
@@ -32,3 +48,7 @@ replace github.com/stripewebhook/stripewebhook => ../
 replace github.com/stripewebhook/stripewebhook/pgstore => ../pgstore
 
 replace github.com/stripewebhook/stripewebhook/redisstore => ../redisstore
+
+replace github.com/stripewebhook/stripewebhook/jsqueue => ../jsqueue
+
+replace github.com/stripewebhook/stripewebhook/rivqueue => ../rivqueue

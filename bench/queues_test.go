@@ -1,0 +1,230 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/bench/internal/load"
+	"github.com/stripewebhook/stripewebhook/jsqueue"
+	"github.com/stripewebhook/stripewebhook/rivqueue"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// engine opens a fresh queue of one engine.
+type engine struct {
+	name string
+	env  string
+	open func(b *testing.B, url, ns string) stripewebhook.Queue
+	// limit measures the engine's own rate of durable accepts with 16
+	// clients, in the same run: a publish loop awaiting each PubAck, or
+	// pgbench of one INSERT per transaction.
+	limit func(b *testing.B, url, ns string) float64
+}
+
+var engines = []engine{
+	{"jetstream", "STRIPEWEBHOOK_NATS_URL", openJetStream, publishLoop},
+	{"river", "STRIPEWEBHOOK_POSTGRES_URL", openRiver, func(b *testing.B, url, _ string) float64 { return pgbench(b, url, 16) }},
+}
+
+func openJetStream(b *testing.B, url, ns string) stripewebhook.Queue {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	q, err := jsqueue.New(context.Background(), js, jsqueue.WithStream(ns, strings.ToLower(ns)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { js.DeleteStream(context.Background(), ns); js.DeleteStream(context.Background(), ns+"_DEAD") })
+	return q
+}
+
+func openRiver(b *testing.B, url, ns string) stripewebhook.Queue {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q, err := rivqueue.New(pool, rivqueue.WithQueueName(strings.ToLower(ns)))
+	if err == nil {
+		err = q.Migrate(context.Background())
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { q.Close(context.Background()); pool.Close() })
+	return q
+}
+
+// publishLoop publishes to a stream of the same configuration from 16
+// goroutines, each waiting for its PubAck, for 3 seconds.
+func publishLoop(b *testing.B, url, ns string) float64 {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	name := ns + "_LIMIT"
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{strings.ToLower(name)}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage}); err != nil {
+		b.Fatal(err)
+	}
+	defer js.DeleteStream(ctx, name)
+	payload := webhooktest.Fixture(b, "payment_intent.succeeded")
+	var mu sync.Mutex
+	total := 0
+	deadline := time.Now().Add(3 * time.Second)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			for ; time.Now().Before(deadline); n++ {
+				if _, err := js.Publish(ctx, strings.ToLower(name), payload, jetstream.WithMsgID(fmt.Sprintf("limit-%d-%d", g, n))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return float64(total) / 3
+}
+
+func quietLogger() stripewebhook.Option { return stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
+
+// ackServer serves a handler whose payment_intent.succeeded callback
+// sleeps for work, in the synchronous mode (q nil) or queueing to q with a
+// worker (16 at once) in the process.
+func ackServer(b *testing.B, q stripewebhook.Queue, work time.Duration, workers bool) *httptest.Server {
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("payment_intent.succeeded", func(ctx context.Context, _ *stripewebhook.Event) error {
+		select {
+		case <-time.After(work):
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	store := stripewebhook.NewMemoryStore(0, quietLogger())
+	opts := []stripewebhook.Option{stripewebhook.WithDedup(store), quietLogger()}
+	if q != nil {
+		opts = append(opts, stripewebhook.WithQueue(q))
+	}
+	if q != nil && workers {
+		w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store), stripewebhook.WithConcurrency(16), quietLogger())
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		b.Cleanup(func() { cancel(); <-done })
+	}
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(benchSecret), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func p99(lat []time.Duration) time.Duration {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[len(lat)*99/100]
+}
+
+// BenchmarkQueueAck: a burst of events over 16 connections, with no-op
+// callbacks and with 100 ms callbacks, synchronous and on each queue; the
+// p99 time to the 200, and the rate of durable acknowledgements against
+// the engine's own limit, in the same run:
+//
+//	STRIPEWEBHOOK_NATS_URL=nats://127.0.0.1:4222 \
+//	STRIPEWEBHOOK_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+//	go test -run '^$' -bench QueueAck -benchtime 1x ./bench/
+func BenchmarkQueueAck(b *testing.B) {
+	base := webhooktest.Fixture(b, "payment_intent.succeeded")
+	client := load.Client(16)
+	burst := func(b *testing.B, url, prefix string, n int) ([]time.Duration, time.Duration) {
+		lat, wall, err := load.Fire(client, url, load.Sign(base, prefix, n, time.Now(), benchSecret), 16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return lat, wall
+	}
+	run := time.Now().UnixNano()
+	// Synchronous: the 200 waits for the callbacks. A smaller burst: at 16
+	// connections, 100 ms callbacks serve 160 events a second.
+	for _, work := range []time.Duration{0, 100 * time.Millisecond} {
+		b.Run(fmt.Sprintf("sync/callback=%v", work), func(b *testing.B) {
+			lat, _ := burst(b, ackServer(b, nil, work, false).URL, fmt.Sprintf("evt_sync_%d_%v_", run, work), 500)
+			b.ReportMetric(float64(p99(lat).Microseconds())/1000, "p99-ms")
+			fmt.Printf("ratio queue sync      callback %-6v 500 events p99 %v\n", work, p99(lat).Round(time.Millisecond))
+		})
+	}
+	for _, e := range engines {
+		url := os.Getenv(e.env)
+		var noop, slow time.Duration
+		var rate, limit float64
+		for _, work := range []time.Duration{0, 100 * time.Millisecond} {
+			b.Run(fmt.Sprintf("%s/callback=%v", e.name, work), func(b *testing.B) {
+				if url == "" {
+					b.Skipf("set %s to measure %s", e.env, e.name)
+				}
+				ns := fmt.Sprintf("QB%d%s", run%1e9, strings.ReplaceAll(work.String(), "ms", ""))
+				srv := ackServer(b, e.open(b, url, ns), work, true)
+				burst(b, srv.URL, ns+"_warm_", 200)
+				lat, _ := burst(b, srv.URL, ns+"_", 5000)
+				b.ReportMetric(float64(p99(lat).Microseconds())/1000, "p99-ms")
+				if work == 0 {
+					noop = p99(lat)
+				} else {
+					slow = p99(lat)
+				}
+			})
+		}
+		// The rate of durable acknowledgements: the handler alone (its
+		// workers elsewhere), against the engine's own limit.
+		b.Run(e.name+"/accept", func(b *testing.B) {
+			if url == "" {
+				b.Skipf("set %s to measure %s", e.env, e.name)
+			}
+			ns := fmt.Sprintf("QA%d", run%1e9)
+			srv := ackServer(b, e.open(b, url, ns), 0, false)
+			burst(b, srv.URL, ns+"_warm_", 200)
+			_, wall := burst(b, srv.URL, ns+"_", 5000)
+			rate = 5000 / wall.Seconds()
+			limit = e.limit(b, url, ns)
+			b.ReportMetric(rate, "acks/s")
+		})
+		if noop > 0 && slow > 0 {
+			fmt.Printf("ratio queue %-9s p99 to 200: 100 ms callbacks %v, no-op %v: %.2fx\n", e.name, slow.Round(time.Millisecond), noop.Round(time.Millisecond), float64(slow)/float64(noop))
+			fmt.Printf("ratio queue %-9s durable acks %.0f/s, engine limit %.0f/s: %.2f\n", e.name, rate, limit, rate/limit)
+		}
+	}
+}
