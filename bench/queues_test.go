@@ -116,7 +116,9 @@ func publishLoop(b *testing.B, url, ns string) float64 {
 	return float64(total) / 3
 }
 
-func quietLogger() stripewebhook.Option { return stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
+func quietLogger() stripewebhook.Option {
+	return stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
 
 // ackServer serves a handler whose payment_intent.succeeded callback
 // sleeps for work, in the synchronous mode (q nil) or queueing to q with a
