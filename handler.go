@@ -144,18 +144,8 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...Option) (*Handler, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := c.check(); err != nil {
+	if err := c.prepare(d); err != nil {
 		return nil, err
-	}
-	if c.logger == nil {
-		c.logger = slog.Default()
-	}
-	if !c.storeSet {
-		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
-	}
-	d.start()
-	if d.startErr != nil {
-		return nil, d.startErr
 	}
 	if d.empty() {
 		return nil, ErrNoCallbacks

@@ -73,6 +73,23 @@ func newConfig(opts []Option) *config {
 	return c
 }
 
+// prepare checks the options, fills in the defaults that depend on others
+// (the logger, the in-memory store) and fixes d's routing table, for a
+// Handler or a Worker.
+func (c *config) prepare(d *Dispatcher) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if !c.storeSet {
+		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
+	}
+	d.start()
+	return d.startErr
+}
+
 // check reports the options that are out of range, or that would silently
 // drop every event.
 func (c *config) check() error {

@@ -68,18 +68,8 @@ func NewWorker(d *Dispatcher, q Queue, opts ...Option) (*Worker, error) {
 	case c.storeSet && c.store == nil:
 		return nil, fmt.Errorf("%w: a worker needs a dedup store (it is what runs each event once)", ErrInvalidOption)
 	}
-	if err := c.check(); err != nil {
+	if err := c.prepare(d); err != nil {
 		return nil, err
-	}
-	if c.logger == nil {
-		c.logger = slog.Default()
-	}
-	if !c.storeSet {
-		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
-	}
-	d.start()
-	if d.startErr != nil {
-		return nil, d.startErr
 	}
 	return &Worker{d: d, q: q, c: c}, nil
 }
