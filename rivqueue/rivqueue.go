@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -54,11 +55,13 @@ type Args struct {
 // Kind implements river.JobArgs.
 func (Args) Kind() string { return "stripewebhook_event" }
 
-// Queue is a stripewebhook.Queue on River. It is safe for concurrent use.
-type Queue struct {
-	pool   *pgxpool.Pool
-	client *river.Client[pgx.Tx]
-	queue  string
+// Queue is a stripewebhook.Queue on River, with River's driver for TTx
+// (pgx.Tx for PostgreSQL, *sql.Tx for SQLite). It is safe for concurrent
+// use.
+type Queue[TTx any] struct {
+	client  *river.Client[TTx]
+	migrate func(context.Context) error
+	queue   string
 
 	startOnce  sync.Once
 	startErr   error
@@ -66,7 +69,7 @@ type Queue struct {
 	delays     sync.Map // job id → the delay the worker asked for its retry
 }
 
-var _ stripewebhook.Queue = (*Queue)(nil)
+var _ stripewebhook.Queue = (*Queue[pgx.Tx])(nil)
 
 // Option configures a Queue.
 type Option func(*config)
@@ -90,22 +93,29 @@ func WithRescueAfter(d time.Duration) Option { return func(c *config) { c.rescue
 // this process (default 16).
 func WithFetchers(n int) Option { return func(c *config) { c.workers = n } }
 
-// New returns a Queue on pool. The caller owns pool; Close stops River's
-// client.
-func New(pool *pgxpool.Pool, opts ...Option) (*Queue, error) {
+// New returns a Queue on PostgreSQL through pool. The caller owns pool;
+// Close stops River's client.
+func New(pool *pgxpool.Pool, opts ...Option) (*Queue[pgx.Tx], error) {
+	if pool == nil {
+		return nil, errors.New("rivqueue: a pool is required")
+	}
+	return newQueue(riverpgxv5.New(pool), func(ctx context.Context) error { return migratePostgres(ctx, pool) }, opts)
+}
+
+func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Context) error, opts []Option) (*Queue[TTx], error) {
 	c := config{queue: DefaultQueue, rescueAfter: DefaultRescueAfter, workers: 16}
 	for _, o := range opts {
 		o(&c)
 	}
-	if pool == nil || c.queue == "" || c.rescueAfter <= 0 || c.workers <= 0 {
-		return nil, errors.New("rivqueue: a pool, a queue name, a positive rescue time and fetchers are required")
+	if c.queue == "" || c.rescueAfter <= 0 || c.workers <= 0 {
+		return nil, errors.New("rivqueue: a queue name, a positive rescue time and fetchers are required")
 	}
-	q := &Queue{pool: pool, queue: c.queue, deliveries: make(chan *delivery)}
+	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery)}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &bridge{q: q}); err != nil {
+	if err := river.AddWorkerSafely(workers, &bridge{handOff: q.handOff}); err != nil {
 		return nil, fmt.Errorf("rivqueue: %w", err)
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+	client, err := river.NewClient(driver, &river.Config{
 		Queues:      map[string]river.QueueConfig{c.queue: {MaxWorkers: c.workers}},
 		Workers:     workers,
 		MaxAttempts: maxAttempts,
@@ -114,7 +124,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Queue, error) {
 		// makes it retryable); River never rescues jobs without a timeout.
 		JobTimeout:           c.rescueAfter,
 		RescueStuckJobsAfter: c.rescueAfter,
-		RetryPolicy:          retryPolicy{q},
+		RetryPolicy:          retryPolicy{&q.delays},
 		Logger:               slogDiscard(),
 	})
 	if err != nil {
@@ -124,10 +134,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Queue, error) {
 	return q, nil
 }
 
-// Migrate runs River's migrations up, under an advisory lock so that
-// replicas starting together do not race.
-func (q *Queue) Migrate(ctx context.Context) error {
-	conn, err := q.pool.Acquire(ctx)
+// Migrate runs River's migrations up (on PostgreSQL under an advisory lock,
+// so that replicas starting together do not race).
+func (q *Queue[TTx]) Migrate(ctx context.Context) error { return q.migrate(ctx) }
+
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("rivqueue: migrate: %w", err)
 	}
@@ -137,7 +149,7 @@ func (q *Queue) Migrate(ctx context.Context) error {
 		return fmt.Errorf("rivqueue: migrate: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(22343, hashtext('rivqueue'))`)
-	m, err := rivermigrate.New(riverpgxv5.New(q.pool), nil)
+	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err == nil {
 		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	}
@@ -147,7 +159,7 @@ func (q *Queue) Migrate(ctx context.Context) error {
 	return nil
 }
 
-func (q *Queue) insertOpts() *river.InsertOpts {
+func (q *Queue[TTx]) insertOpts() *river.InsertOpts {
 	return &river.InsertOpts{Queue: q.queue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
@@ -157,7 +169,7 @@ func args(m stripewebhook.Message) Args {
 
 // Enqueue inserts the event's job; once the insert returns, it is
 // committed.
-func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
+func (q *Queue[TTx]) Enqueue(ctx context.Context, m stripewebhook.Message) error {
 	if _, err := q.client.Insert(ctx, args(m), q.insertOpts()); err != nil {
 		return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
 	}
@@ -166,7 +178,7 @@ func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
 
 // EnqueueTx inserts the event's job in the caller's transaction: it is
 // queued if and only if the transaction commits.
-func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, m stripewebhook.Message) error {
+func (q *Queue[TTx]) EnqueueTx(ctx context.Context, tx TTx, m stripewebhook.Message) error {
 	if _, err := q.client.InsertTx(ctx, tx, args(m), q.insertOpts()); err != nil {
 		return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
 	}
@@ -175,7 +187,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, m stripewebhook.Messag
 
 // Receive waits for the next event. The first call starts River's client
 // in this process.
-func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
+func (q *Queue[TTx]) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 	q.startOnce.Do(func() { q.startErr = q.client.Start(context.Background()) })
 	if q.startErr != nil {
 		return nil, fmt.Errorf("rivqueue: starting River: %w", q.startErr)
@@ -190,7 +202,7 @@ func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 
 // Close stops River's client, if Receive started it: jobs in flight are
 // cancelled and run again later.
-func (q *Queue) Close(ctx context.Context) error {
+func (q *Queue[TTx]) Close(ctx context.Context) error {
 	started := false
 	q.startOnce.Do(func() {}) // no start after Close
 	select {
@@ -208,7 +220,7 @@ func (q *Queue) Close(ctx context.Context) error {
 // the delivery was settled with.
 type bridge struct {
 	river.WorkerDefaults[Args]
-	q *Queue
+	handOff func(ctx context.Context, d *delivery) error
 }
 
 // handOff is how long a fetched job waits for a Receive before it goes
@@ -217,11 +229,16 @@ type bridge struct {
 const handOff = 250 * time.Millisecond
 
 func (b *bridge) Work(ctx context.Context, job *river.Job[Args]) error {
-	d := &delivery{q: b.q, job: job.JobRow, args: job.Args, settled: make(chan error, 1)}
+	return b.handOff(ctx, &delivery{job: job.JobRow, args: job.Args, settled: make(chan error, 1)})
+}
+
+// handOff gives d to a Receive and waits until it is settled.
+func (q *Queue[TTx]) handOff(ctx context.Context, d *delivery) error {
+	d.delays = &q.delays
 	t := time.NewTimer(handOff)
 	defer t.Stop()
 	select {
-	case b.q.deliveries <- d:
+	case q.deliveries <- d:
 	case <-t.C:
 		return river.JobSnooze(time.Second)
 	case <-ctx.Done():
@@ -236,7 +253,7 @@ func (b *bridge) Work(ctx context.Context, job *river.Job[Args]) error {
 }
 
 type delivery struct {
-	q       *Queue
+	delays  *sync.Map
 	job     *rivertype.JobRow
 	args    Args
 	settled chan error
@@ -259,7 +276,7 @@ func (d *delivery) Ack(context.Context) error { return d.settle(nil) }
 
 // Retry fails the attempt; River runs the job again after delay.
 func (d *delivery) Retry(_ context.Context, delay time.Duration) error {
-	d.q.delays.Store(d.job.ID, delay)
+	d.delays.Store(d.job.ID, delay)
 	return d.settle(errRetry)
 }
 
@@ -271,10 +288,10 @@ func (d *delivery) DeadLetter(_ context.Context, reason string) error {
 var errRetry = errors.New("rivqueue: the worker asked for a retry")
 
 // retryPolicy schedules a retry after the delay the worker asked for.
-type retryPolicy struct{ q *Queue }
+type retryPolicy struct{ delays *sync.Map }
 
 func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
-	if d, ok := p.q.delays.LoadAndDelete(job.ID); ok {
+	if d, ok := p.delays.LoadAndDelete(job.ID); ok {
 		return time.Now().Add(d.(time.Duration))
 	}
 	return (&river.DefaultClientRetryPolicy{}).NextRetry(job)
@@ -282,7 +299,7 @@ func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 
 // DeadLetters lists the cancelled and discarded jobs of the queue, oldest
 // first.
-func (q *Queue) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLetter, error) {
+func (q *Queue[TTx]) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLetter, error) {
 	jobs, err := q.deadJobs(ctx)
 	if err != nil {
 		return nil, err
@@ -305,7 +322,7 @@ func (q *Queue) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLetter, er
 	return out, nil
 }
 
-func (q *Queue) deadJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
+func (q *Queue[TTx]) deadJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
 	params := river.NewJobListParams().Kinds(Args{}.Kind()).Queues(q.queue).
 		States(rivertype.JobStateCancelled, rivertype.JobStateDiscarded).First(10000)
 	res, err := q.client.JobList(ctx, params)
@@ -316,7 +333,7 @@ func (q *Queue) deadJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
 }
 
 // Replay runs the dead letter of event id again (River's JobRetry).
-func (q *Queue) Replay(ctx context.Context, id string) error {
+func (q *Queue[TTx]) Replay(ctx context.Context, id string) error {
 	jobs, err := q.deadJobs(ctx)
 	if err != nil {
 		return err

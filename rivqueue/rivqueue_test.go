@@ -2,7 +2,9 @@ package rivqueue_test
 
 import (
 	"context"
+	"database/sql"
 	"net/url"
+	"path/filepath"
 	"os"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "modernc.org/sqlite"
 
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/queuetest"
@@ -80,4 +83,36 @@ func TestInvalidConfig(t *testing.T) {
 	if _, err := rivqueue.New(nil); err == nil {
 		t.Fatal("nil pool accepted")
 	}
+}
+
+// The embedded option: River on SQLite, one database file, no server.
+func TestConformanceSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	var once sync.Once
+	queuetest.Run(t, queuetest.Config{
+		Open: func(t *testing.T, ns string) stripewebhook.Queue {
+			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := rivqueue.NewSQLite(db, rivqueue.WithQueueName(strings.ToLower(ns)), rivqueue.WithRescueAfter(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			once.Do(func() {
+				if err := q.Migrate(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			})
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				q.Close(ctx)
+				db.Close()
+			})
+			return q
+		},
+		AckWait:    time.Second,
+		Redelivery: 45 * time.Second,
+	})
 }
