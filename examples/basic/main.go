@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v82"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, for -queue sqlite://
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/stripewebhook/stripewebhook"
@@ -68,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (empty: none)")
-	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, nats://host:port (JetStream) or postgres://… (River); the process serves the endpoint and runs workers (empty: synchronous)")
+	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, nats://host:port (JetStream), postgres://… (River) or sqlite://PATH (River on a local file); the process serves the endpoint and runs workers (empty: synchronous)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -228,8 +230,23 @@ func openQueue(ctx context.Context, url string) (stripewebhook.Queue, func(), er
 		}
 		return q, func() { q.Close(context.Background()); pool.Close() }, nil
 	}
+	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+		if err != nil {
+			return nil, nil, fmt.Errorf("-queue: %w", err)
+		}
+		q, err := rivqueue.NewSQLite(db)
+		if err == nil {
+			err = q.Migrate(ctx)
+		}
+		if err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("-queue: %w", err)
+		}
+		return q, func() { q.Close(context.Background()); db.Close() }, nil
+	}
 	if !strings.HasPrefix(url, "nats://") {
-		return nil, nil, fmt.Errorf("-queue: %q is not nats://host:port or postgres://…", url)
+		return nil, nil, fmt.Errorf("-queue: %q is not nats://host:port, postgres://… or sqlite://PATH", url)
 	}
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -144,6 +145,32 @@ func TestServesOverHTTP(t *testing.T) {
 	}
 	cancel()
 	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The embedded asynchronous mode: no server, the queue in a local SQLite
+// file; the line is printed by the worker after the 200.
+func TestSQLiteQueue(t *testing.T) {
+	url, out, stop := startExample(t, "-queue", "sqlite://"+filepath.Join(t.TempDir(), "queue.db"))
+	payload := webhooktest.Fixture(t, "payment_method.attached")
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(payload))
+	req.Header.Set("Stripe-Signature", webhooktest.Header(payload, time.Now(), secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "PaymentMethod was attached") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "PaymentMethod was attached to a Customer!") {
+		t.Fatalf("printed %q", out.String())
+	}
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
