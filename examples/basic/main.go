@@ -33,8 +33,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v82"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver, for -queue sqlite://
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, for -queue sqlite://
 
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/jsqueue"
