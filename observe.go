@@ -10,7 +10,8 @@ import (
 )
 
 // Observer sees every delivery the [Handler] receives and every run of an
-// event's callbacks, for metrics and traces (the otelwebhook module is one).
+// event's callbacks (a [Worker]'s too, with [WithObserver]), for metrics
+// and traces (the otelwebhook module is one).
 // Its methods are called on the request path: they must be fast and safe
 // for concurrent use. An Observer must not keep the Report.
 type Observer interface {
@@ -92,6 +93,10 @@ type Report struct {
 	Callbacks time.Duration // the callbacks' run
 	Total     time.Duration // the whole delivery (or run)
 	EventAge  time.Duration // from the event's creation to the end, 0 if unknown
+
+	// A Worker's runs (asynchronous mode).
+	Attempt  int           // the queue's delivery attempt, 1 for the first
+	QueueLag time.Duration // from the queue's accept to the run's start
 }
 
 // WithObserver sets an [Observer] of every delivery and run.

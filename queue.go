@@ -45,7 +45,8 @@ type Message struct {
 // Delivery is a Message received from a Queue, to be settled once.
 type Delivery interface {
 	Message() Message
-	Attempt() int // 1 for the first delivery
+	Attempt() int          // 1 for the first delivery
+	EnqueuedAt() time.Time // when the queue accepted the message (its lag is measured from it)
 	Ack(ctx context.Context) error
 	Retry(ctx context.Context, delay time.Duration) error
 	DeadLetter(ctx context.Context, reason string) error

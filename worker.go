@@ -55,8 +55,8 @@ func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drain
 
 // NewWorker returns a Worker taking events from q and running d's
 // callbacks. Of the options, those of dedup ([WithDedup], [WithLease],
-// [WithRetention], [WithDedupKey]), logging, the clock and the worker's own
-// apply. The default store is in memory, right for one process only.
+// [WithRetention], [WithDedupKey]), logging, the clock, [WithObserver] (each
+// run, with its attempt and queue lag) and the worker's own apply. The default store is in memory, right for one process only.
 func NewWorker(d *Dispatcher, q Queue, opts ...Option) (*Worker, error) {
 	if d == nil || q == nil {
 		return nil, errors.New("stripewebhook: NewWorker needs a dispatcher and a queue")
@@ -156,7 +156,7 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 		w.settle(ctx, d, d.Retry(sctx, w.c.backoff))
 		return
 	}
-	_, runErr := w.d.run(ctx, e, w.d.route(string(e.Type)))
+	runErr := w.run(ctx, d, e)
 	store.Release(sctx, lockKey, lock)
 	if runErr == nil {
 		if err := store.Complete(sctx, key, claim.Token, w.c.retention); err != nil {
@@ -174,6 +174,35 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 	w.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: worker: run failed; retrying",
 		slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.Int("attempt", d.Attempt()), slog.String("error", runErr.Error()))
 	w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
+}
+
+// run runs e's callbacks, observed as a run (with the attempt and the
+// queue's lag) when the worker has an observer.
+func (w *Worker) run(ctx context.Context, d Delivery, e *Event) error {
+	start := time.Now()
+	obs := w.c.observer
+	if obs != nil {
+		ctx = obs.Start(ctx, OpRun)
+	}
+	outcome, err := w.d.run(ctx, e, w.d.route(string(e.Type)))
+	if obs != nil {
+		r := Report{Op: OpRun, Event: e, Outcome: outcome, Err: err, Secret: e.Secret, Attempt: d.Attempt(),
+			Callbacks: time.Since(start), Total: time.Since(start)}
+		if at := d.EnqueuedAt(); !at.IsZero() {
+			r.QueueLag = start.Sub(at)
+		}
+		if e.Created > 0 {
+			r.EventAge = w.c.now().Sub(time.Unix(e.Created, 0))
+		}
+		if err != nil {
+			r.Outcome = OutcomeFailed
+			if d.Attempt() >= w.c.maxAttempts {
+				r.Outcome = OutcomeDeadLettered
+			}
+		}
+		obs.End(ctx, &r)
+	}
+	return err
 }
 
 // lock takes the object's lock, waiting while another worker holds it, up

@@ -141,7 +141,7 @@ func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jsqueue: receive: %w", err)
 		}
-		return &delivery{q: q, msg: msg, attempt: int(md.NumDelivered)}, nil
+		return &delivery{q: q, msg: msg, attempt: int(md.NumDelivered), at: md.Timestamp}, nil
 	}
 }
 
@@ -149,6 +149,7 @@ type delivery struct {
 	q       *Queue
 	msg     jetstream.Msg
 	attempt int
+	at      time.Time
 }
 
 func messageOf(h nats.Header, data []byte) stripewebhook.Message {
@@ -157,6 +158,7 @@ func messageOf(h nats.Header, data []byte) stripewebhook.Message {
 
 func (d *delivery) Message() stripewebhook.Message { return messageOf(d.msg.Headers(), d.msg.Data()) }
 func (d *delivery) Attempt() int                   { return d.attempt }
+func (d *delivery) EnqueuedAt() time.Time          { return d.at }
 
 // Ack removes the event, confirmed by the server.
 func (d *delivery) Ack(ctx context.Context) error { return d.msg.DoubleAck(ctx) }

@@ -12,6 +12,11 @@
 //	stripewebhook.delivery.duration   histogram, s [stripewebhook_delivery_duration_seconds]
 //	stripewebhook.event.age           histogram, s [stripewebhook_event_age_seconds]
 //	stripewebhook.store.duration      histogram, s [stripewebhook_store_duration_seconds]
+//	stripewebhook.runs                counter   [stripewebhook_runs_total]          a Worker's runs (asynchronous mode)
+//	stripewebhook.queue.lag           histogram, s [stripewebhook_queue_lag_seconds] from the queue's accept to the run
+//
+// A Worker's runs count by outcome (handled, failed, dead_lettered, …), so
+// that dead letters can be alerted on.
 //
 // The callbacks' time is on the run's span.
 //
@@ -44,6 +49,8 @@ const (
 	MetricDeliveryDuration = "stripewebhook.delivery.duration"
 	MetricEventAge         = "stripewebhook.event.age"
 	MetricStoreDuration    = "stripewebhook.store.duration"
+	MetricRuns             = "stripewebhook.runs"
+	MetricQueueLag         = "stripewebhook.queue.lag"
 )
 
 // Attribute keys.
@@ -65,6 +72,8 @@ type Observer struct {
 	duration   metric.Float64Histogram
 	age        metric.Float64Histogram
 	store      metric.Float64Histogram
+	runs       metric.Int64Counter
+	lag        metric.Float64Histogram
 
 	sets sync.Map // labels → *measure: attribute sets built once
 }
@@ -125,6 +134,11 @@ func New(opts ...Option) (*Observer, error) {
 		metric.WithDescription("Stripe webhook deliveries, by status, outcome and event type"))
 	o.duration = seconds(MetricDeliveryDuration, "Time from a delivery's arrival to its answer")
 	o.store = seconds(MetricStoreDuration, "Time spent in the dedup store per delivery")
+	o.lag = seconds(MetricQueueLag, "Time from the queue's accept to a worker's run")
+	if err == nil {
+		o.runs, err = m.Int64Counter(MetricRuns, metric.WithUnit("{run}"),
+			metric.WithDescription("A Worker's runs of events' callbacks, by outcome and event type"))
+	}
 	if err == nil {
 		o.age, err = m.Float64Histogram(MetricEventAge, metric.WithUnit("s"),
 			metric.WithDescription("Time from the event's creation to the end of its delivery: Stripe's delay and retries"),
@@ -186,6 +200,11 @@ func (o *Observer) End(ctx context.Context, r *stripewebhook.Report) {
 	}
 	span.End()
 	if r.Op != stripewebhook.OpDelivery {
+		if r.Attempt > 0 { // a Worker's run
+			m := o.measure(labels{outcome: l.outcome, typ: l.typ, kind: l.kind})
+			o.runs.Add(ctx, 1, m.add...)
+			o.lag.Record(ctx, r.QueueLag.Seconds(), m.record...)
+		}
 		return
 	}
 	m := o.measure(l)
@@ -205,7 +224,10 @@ func (o *Observer) measure(l labels) *measure {
 	if v, ok := o.sets.Load(l); ok {
 		return v.(*measure)
 	}
-	kv := []attribute.KeyValue{AttrStatus.Int(l.status), AttrOutcome.String(string(l.outcome)), AttrEventType.String(l.typ)}
+	kv := []attribute.KeyValue{AttrOutcome.String(string(l.outcome)), AttrEventType.String(l.typ)}
+	if l.status != 0 {
+		kv = append(kv, AttrStatus.Int(l.status))
+	}
 	if l.reason != "" {
 		kv = append(kv, AttrReason.String(string(l.reason)))
 	}

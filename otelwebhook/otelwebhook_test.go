@@ -291,3 +291,49 @@ type noop struct{}
 
 func (noop) Start(ctx context.Context, _ stripewebhook.Op) context.Context { return ctx }
 func (noop) End(context.Context, *stripewebhook.Report)                    {}
+
+// A Worker's runs are counted by outcome, dead letters included, with the
+// queue's lag.
+func TestRunMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	obs, err := otelwebhook.New(otelwebhook.WithTracerProvider(tracenoop.NewTracerProvider()),
+		otelwebhook.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &stripewebhook.Event{ID: "evt_1", Type: "invoice.paid"}
+	for _, outcome := range []stripewebhook.Outcome{stripewebhook.OutcomeFailed, stripewebhook.OutcomeDeadLettered, stripewebhook.OutcomeHandled} {
+		ctx := obs.Start(context.Background(), stripewebhook.OpRun)
+		obs.End(ctx, &stripewebhook.Report{Op: stripewebhook.OpRun, Event: e, Outcome: outcome, Attempt: 1, QueueLag: 2 * time.Second})
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var runs metricdata.Sum[int64]
+	var lag metricdata.Histogram[float64]
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case otelwebhook.MetricRuns:
+				runs = m.Data.(metricdata.Sum[int64])
+			case otelwebhook.MetricQueueLag:
+				lag = m.Data.(metricdata.Histogram[float64])
+			}
+		}
+	}
+	got := map[string]int64{}
+	for _, p := range runs.DataPoints {
+		got[attrs(p.Attributes.ToSlice())["stripewebhook.outcome"]] = p.Value
+	}
+	if got["dead_lettered"] != 1 || got["failed"] != 1 || got["handled"] != 1 {
+		t.Fatalf("runs by outcome %v", got)
+	}
+	var n uint64
+	for _, p := range lag.DataPoints {
+		n += p.Count
+	}
+	if n != 3 {
+		t.Fatalf("%d queue lags recorded", n)
+	}
+}

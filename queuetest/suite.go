@@ -293,7 +293,8 @@ func DeadLetterAndReplay(t *testing.T, c Config) {
 	d := a.dispatcher()
 	q := c.Open(t, ns)
 	h := handler(t, d, q, store)
-	stop := startWorker(t, d, q, store, stripewebhook.WithMaxAttempts(3))
+	obs := &runObserver{}
+	stop := startWorker(t, d, q, store, stripewebhook.WithMaxAttempts(3), stripewebhook.WithObserver(obs))
 	p := events(t, ns, 1)[0]
 	id := idOf(t, p)
 	if code := deliver(t, h, p); code != 200 {
@@ -314,6 +315,11 @@ func DeadLetterAndReplay(t *testing.T, c Config) {
 	if attempts != 3 {
 		t.Fatalf("%d attempts, want 3", attempts)
 	}
+	runs := obs.reports()
+	if len(runs) != 3 || runs[0].Attempt != 1 || runs[2].Attempt != 3 || runs[0].Outcome != stripewebhook.OutcomeFailed ||
+		runs[2].Outcome != stripewebhook.OutcomeDeadLettered || runs[0].QueueLag <= 0 || runs[2].QueueLag < runs[0].QueueLag {
+		t.Fatalf("observed runs %+v", runs)
+	}
 	broken.Store(false)
 	if err := q.Replay(context.Background(), id); err != nil {
 		t.Fatal(err)
@@ -328,6 +334,26 @@ func DeadLetterAndReplay(t *testing.T, c Config) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runObserver keeps the runs a Worker reports.
+type runObserver struct {
+	mu   sync.Mutex
+	runs []stripewebhook.Report
+}
+
+func (o *runObserver) Start(ctx context.Context, _ stripewebhook.Op) context.Context { return ctx }
+func (o *runObserver) End(_ context.Context, r *stripewebhook.Report) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := *r
+	c.Event = nil
+	o.runs = append(o.runs, c)
+}
+func (o *runObserver) reports() []stripewebhook.Report {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]stripewebhook.Report(nil), o.runs...)
 }
 
 // PerObjectSerialisation: events about one object never run at the same

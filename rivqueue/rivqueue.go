@@ -266,6 +266,8 @@ func (d *delivery) Message() stripewebhook.Message {
 
 func (d *delivery) Attempt() int { return d.job.Attempt }
 
+func (d *delivery) EnqueuedAt() time.Time { return d.job.CreatedAt }
+
 func (d *delivery) settle(err error) error {
 	d.once.Do(func() { d.settled <- err })
 	return nil

@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if q != nil {
-		w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store), stripewebhook.WithDrainTimeout(*grace))
+		w, err := stripewebhook.NewWorker(d, q, append(opts, stripewebhook.WithDrainTimeout(*grace))...) // the same store and observer
 		if err != nil {
 			return err
 		}
