@@ -230,3 +230,46 @@ func BenchmarkQueueAck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQueueHandle: allocations and time of the request path without
+// HTTP (Handle) in the asynchronous mode, per engine, against the
+// synchronous in-memory path in the same run.
+func BenchmarkQueueHandle(b *testing.B) {
+	base := webhooktest.Fixture(b, "payment_intent.succeeded")
+	run := time.Now().UnixNano()
+	build := func(b *testing.B, q stripewebhook.Queue) *stripewebhook.Handler {
+		d := stripewebhook.NewDispatcher()
+		d.HandleFunc("payment_intent.succeeded", func(context.Context, *stripewebhook.Event) error { return nil })
+		opts := []stripewebhook.Option{stripewebhook.WithDedup(stripewebhook.NewMemoryStore(0, quietLogger())), quietLogger()}
+		if q != nil {
+			opts = append(opts, stripewebhook.WithQueue(q))
+		}
+		h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(benchSecret), opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
+	bench := func(b *testing.B, h *stripewebhook.Handler, prefix string) {
+		events := load.Sign(base, prefix, 20000, time.Now(), benchSecret)
+		b.ReportAllocs()
+		ctx := context.Background()
+		for i := 0; b.Loop(); i++ {
+			e := &events[i%len(events)]
+			if err := h.Handle(ctx, e.Payload, e.Header); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("sync-memory", func(b *testing.B) { bench(b, build(b, nil), fmt.Sprintf("evt_qh_sync_%d_", run)) })
+	for _, e := range engines {
+		b.Run(e.name, func(b *testing.B) {
+			url := os.Getenv(e.env)
+			if url == "" {
+				b.Skipf("set %s to measure %s", e.env, e.name)
+			}
+			ns := fmt.Sprintf("QH%d", run%1e9)
+			bench(b, build(b, e.open(b, url, ns)), ns+"_")
+		})
+	}
+}
