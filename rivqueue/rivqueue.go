@@ -67,7 +67,22 @@ type Queue[TTx any] struct {
 	startErr   error
 	deliveries chan *delivery
 	delays     sync.Map // job id → the delay the worker asked for its retry
+
+	// Group insert: concurrent Enqueues share one transaction.
+	batchOnce sync.Once
+	inserts   chan *pendingInsert
+	quit      chan struct{}
+	closeOnce sync.Once
 }
+
+// pendingInsert is one Enqueue waiting for its batch to commit.
+type pendingInsert struct {
+	args Args
+	done chan error
+}
+
+// maxBatch bounds how many concurrent Enqueues one transaction inserts.
+const maxBatch = 128
 
 var _ stripewebhook.Queue = (*Queue[pgx.Tx])(nil)
 
@@ -110,7 +125,8 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 	if c.queue == "" || c.rescueAfter <= 0 || c.workers <= 0 {
 		return nil, errors.New("rivqueue: a queue name, a positive rescue time and fetchers are required")
 	}
-	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery)}
+	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery),
+		inserts: make(chan *pendingInsert), quit: make(chan struct{})}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &bridge{handOff: q.handOff}); err != nil {
 		return nil, fmt.Errorf("rivqueue: %w", err)
@@ -167,13 +183,68 @@ func args(m stripewebhook.Message) Args {
 	return Args{EventID: m.ID, Key: m.Key, Secret: m.Secret, Payload: m.Payload}
 }
 
-// Enqueue inserts the event's job; once the insert returns, it is
-// committed.
+// Enqueue inserts the event's job; it returns nil once the insert has
+// committed. Concurrent Enqueues share a transaction (a group commit: the
+// ones that arrive while one commits go in the next), so that a burst
+// costs one commit per batch rather than one per event.
 func (q *Queue[TTx]) Enqueue(ctx context.Context, m stripewebhook.Message) error {
-	if _, err := q.client.Insert(ctx, args(m), q.insertOpts()); err != nil {
-		return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
+	q.batchOnce.Do(func() { go q.insertLoop() })
+	p := &pendingInsert{args: args(m), done: make(chan error, 1)}
+	select {
+	case q.inserts <- p:
+	case <-q.quit:
+		return errors.New("rivqueue: closed")
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
+	select {
+	case err := <-p.done:
+		if err != nil {
+			return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
+		}
+		return nil
+	case <-ctx.Done(): // the batch may still commit: Stripe's retry is then a duplicate
+		return ctx.Err()
+	}
+}
+
+// insertLoop inserts what Enqueue hands it, in batches of what is waiting,
+// until Close.
+func (q *Queue[TTx]) insertLoop() {
+	for {
+		var batch []*pendingInsert
+		select {
+		case p := <-q.inserts:
+			batch = append(batch, p)
+		case <-q.quit:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case p := <-q.inserts:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		// One row per event: Stripe's concurrent duplicates often share a
+		// batch, and one statement cannot insert a unique key twice.
+		params := make([]river.InsertManyParams, 0, len(batch))
+		seen := make(map[string]bool, len(batch))
+		for _, p := range batch {
+			if !seen[p.args.EventID] {
+				seen[p.args.EventID] = true
+				params = append(params, river.InsertManyParams{Args: p.args, InsertOpts: q.insertOpts()})
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := q.client.InsertMany(ctx, params)
+		cancel()
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
 }
 
 // EnqueueTx inserts the event's job in the caller's transaction: it is
@@ -200,9 +271,10 @@ func (q *Queue[TTx]) Receive(ctx context.Context) (stripewebhook.Delivery, error
 	}
 }
 
-// Close stops River's client, if Receive started it: jobs in flight are
-// cancelled and run again later.
+// Close stops the group insert and River's client, if Receive started it:
+// jobs in flight are cancelled and run again later.
 func (q *Queue[TTx]) Close(ctx context.Context) error {
+	q.closeOnce.Do(func() { close(q.quit) })
 	started := false
 	q.startOnce.Do(func() {}) // no start after Close
 	select {
