@@ -16,6 +16,11 @@
 // those days apart), a durable consumer with an ack wait (the visibility
 // timeout: a worker that died has its events redelivered after it), and a
 // dead-letter stream on <subject>.dead.
+//
+// A single server acknowledges a publish once the message is in its
+// stream, and flushes its files every sync_interval (2 min by default):
+// replicate the stream, or set sync_interval to always, if a power loss
+// must not lose an acknowledged event.
 package jsqueue
 
 import (
