@@ -98,3 +98,44 @@ func TestNewWorkerConfigErrors(t *testing.T) {
 	cancel()
 	assert.NoError(t, w.Run(ctx), "a worker whose context is done returns")
 }
+
+// flakyQueue fails its first receives, then hands out nothing.
+type flakyQueue struct {
+	recordingQueue
+	mu    sync.Mutex
+	fails int
+}
+
+func (q *flakyQueue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
+	q.mu.Lock()
+	if q.fails > 0 {
+		q.fails--
+		q.mu.Unlock()
+		return nil, errors.New("nats: connection closed")
+	}
+	q.mu.Unlock()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// An outage of the queue does not stop a worker: it retries, and returns
+// only when its context ends.
+func TestWorkerSurvivesReceiveErrors(t *testing.T) {
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil })
+	q := &flakyQueue{fails: 5}
+	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithConcurrency(1), stripewebhook.WithBackoff(time.Millisecond, 2*time.Millisecond),
+		stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	require.Eventually(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return q.fails == 0 }, 5*time.Second, time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the worker stopped on a queue error: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancel()
+	assert.NoError(t, <-done)
+}

@@ -76,9 +76,9 @@ func NewWorker(d *Dispatcher, q Queue, opts ...Option) (*Worker, error) {
 
 // Run takes events from the queue and runs them until ctx is done; then it
 // stops taking new ones, lets those in flight finish within the drain
-// timeout, and returns nil. It returns early with the queue's error if
-// receiving fails for another reason. It is safe to run several Workers,
-// in one process or many, on one queue.
+// timeout, and returns nil. While the queue cannot be reached, it logs and
+// tries again with backoff: an outage of the engine does not stop it. It is
+// safe to run several Workers, in one process or many, on one queue.
 func (w *Worker) Run(ctx context.Context) error {
 	// The callbacks run under runCtx: cancelled only once the drain
 	// timeout has passed after ctx is done.
@@ -91,30 +91,33 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stop()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, w.c.concurrency)
 	for range w.c.concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			failures := 0
+			for ctx.Err() == nil {
 				d, err := w.q.Receive(ctx)
 				if err != nil {
-					if ctx.Err() == nil {
-						errc <- err
+					if ctx.Err() != nil {
+						return
 					}
-					return
+					failures++
+					w.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: worker: receiving from the queue failed; retrying",
+						slog.Int("failures", failures), slog.Any("error", err))
+					select {
+					case <-ctx.Done():
+					case <-time.After(w.backoffFor(failures)):
+					}
+					continue
 				}
+				failures = 0
 				w.process(runCtx, d)
 			}
 		}()
 	}
 	wg.Wait()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("stripewebhook: worker: receiving: %w", err)
-	default:
-		return nil
-	}
+	return nil
 }
 
 // lockPoll is how often a worker checks an object's lock held elsewhere.
