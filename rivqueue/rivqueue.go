@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -238,8 +239,16 @@ func (q *Queue[TTx]) insertLoop() {
 				params = append(params, river.InsertManyParams{Args: p.args, InsertOpts: q.insertOpts()})
 			}
 		}
+		// The same order in every batch, on every replica: two batches
+		// holding the same events cannot deadlock on their unique keys.
+		sort.Slice(params, func(i, j int) bool {
+			return params[i].Args.(Args).EventID < params[j].Args.(Args).EventID
+		})
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := q.client.InsertMany(ctx, params)
+		if err != nil && ctx.Err() == nil { // a conflict with a concurrent batch: once more
+			_, err = q.client.InsertMany(ctx, params)
+		}
 		cancel()
 		for _, p := range batch {
 			p.done <- err
