@@ -920,9 +920,16 @@ func (s *scanner) data(e *Event) error {
 	return err
 }
 
-// objectName returns the top-level "object" field of a JSON object, or "",
-// stopping at its first occurrence (Stripe puts it second).
-func objectName(raw []byte) string {
+// objectName returns the top-level "object" field of a JSON object, or "".
+func objectName(raw []byte) string { return topString(raw, "object") }
+
+// objectID returns the top-level "id" field of a JSON object, or "".
+func objectID(raw []byte) string { return topString(raw, "id") }
+
+// topString returns the top-level string field name of a JSON object, or
+// "", stopping at its first occurrence (Stripe puts "id" first and "object"
+// second), without decoding the rest.
+func topString(raw []byte, name string) string {
 	s := scanner{b: raw}
 	more, err := s.open(0)
 	for err == nil && more {
@@ -930,7 +937,7 @@ func objectName(raw []byte) string {
 		if key, err = s.member(); err != nil {
 			return ""
 		}
-		if key == "object" && s.kind() == '"' {
+		if key == name && s.kind() == '"' {
 			r, plain, err := s.str()
 			if err != nil {
 				return ""

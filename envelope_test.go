@@ -325,6 +325,8 @@ func TestObjectName(t *testing.T) {
 	assert.Equal(t, "checkout.session", objectName([]byte(`{"object":"checkout.session"}`)))
 	assert.Equal(t, "", objectName([]byte(`{"id":"in_1","x":{"object":"nested"}}`)))
 	assert.Equal(t, "", objectName([]byte(`[1]`)))
+	assert.Equal(t, "in_1", objectID([]byte(`{"id":"in_1","object":"invoice","x":{"id":"no"}}`)))
+	assert.Equal(t, "", objectID([]byte(`{"object":"invoice","x":{"id":"nested"}}`)))
 }
 
 // FuzzParseEnvelope holds the hand-written scanner to encoding/json: the

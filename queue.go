@@ -2,7 +2,6 @@ package stripewebhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 )
@@ -83,11 +82,8 @@ func objectKey(e *Event) string {
 	if e.Related != nil && e.Related.ID != "" {
 		return e.Related.ID
 	}
-	var obj struct {
-		ID string `json:"id"`
-	}
-	if len(e.Object) > 0 && json.Unmarshal(e.Object, &obj) == nil && obj.ID != "" {
-		return obj.ID
+	if id := objectID(e.Object); id != "" {
+		return id
 	}
 	return e.ID
 }

@@ -2,7 +2,6 @@ package stripewebhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"sync"
@@ -30,19 +29,17 @@ func Refetch[T any](ctx context.Context, c *stripe.Client, e *Event) (*T, error)
 	if err := checkObjectType[T](e.Object); err != nil {
 		return nil, err
 	}
-	var obj struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(e.Object, &obj); err != nil || obj.ID == "" {
+	id := objectID(e.Object)
+	if id == "" {
 		return nil, fmt.Errorf("%w: data.object of %s has no id to fetch", ErrInvalidPayload, e.ID)
 	}
 	retrieve := retrieverFor(reflect.TypeFor[T]())
 	if retrieve == nil {
 		return nil, fmt.Errorf("%w: stripe-go's client has no Retrieve for *%s", ErrObjectMismatch, reflect.TypeFor[T]())
 	}
-	v, err := retrieve(ctx, c, obj.ID, e.Account)
+	v, err := retrieve(ctx, c, id, e.Account)
 	if err != nil {
-		return nil, fmt.Errorf("stripewebhook: refetching %s of event %s: %w", obj.ID, e.ID, err)
+		return nil, fmt.Errorf("stripewebhook: refetching %s of event %s: %w", id, e.ID, err)
 	}
 	t := v.(*T)
 	e.refetched = t
