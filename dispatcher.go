@@ -160,7 +160,7 @@ func (d *Dispatcher) HandleFunc(pattern string, fn Callback) error {
 // [ErrObjectMismatch]; for the types whose object is not known ahead (newer
 // or polymorphic ones), a mismatch fails the delivery instead.
 func On[T any](d *Dispatcher, pattern string, fn func(ctx context.Context, e *Event, obj *T) error) error {
-	if err := d.checkObjectType(pattern, reflect.TypeFor[T]()); err != nil {
+	if err := checkRegistration(pattern, reflect.TypeFor[T]()); err != nil {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		return d.record(err)
@@ -187,9 +187,9 @@ func OnPrevious[T any](d *Dispatcher, pattern string, fn func(ctx context.Contex
 	})
 }
 
-// checkObjectType reports the event types that pattern matches whose
+// checkRegistration reports the event types that pattern matches whose
 // data.object is known to be another stripe-go type than t.
-func (d *Dispatcher) checkObjectType(pattern string, t reflect.Type) error {
+func checkRegistration(pattern string, t reflect.Type) error {
 	var types []string
 	switch {
 	case pattern == "*":

@@ -166,7 +166,12 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("rivqueue: migrate: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(22343, hashtext('rivqueue'))`)
-	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	return migrateUp(ctx, riverpgxv5.New(pool))
+}
+
+// migrateUp runs River's migrations up on driver's database.
+func migrateUp[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+	m, err := rivermigrate.New(driver, nil)
 	if err == nil {
 		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 )
 
 // NewSQLite returns a Queue on the SQLite database db, through River's
@@ -19,14 +17,6 @@ func NewSQLite(db *sql.DB, opts ...Option) (*Queue[*sql.Tx], error) {
 	if db == nil {
 		return nil, errors.New("rivqueue: a database is required")
 	}
-	return newQueue(riversqlite.New(db), func(ctx context.Context) error {
-		m, err := rivermigrate.New(riversqlite.New(db), nil)
-		if err == nil {
-			_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("rivqueue: migrate: %w", err)
-		}
-		return nil
-	}, opts)
+	driver := riversqlite.New(db)
+	return newQueue(driver, func(ctx context.Context) error { return migrateUp(ctx, driver) }, opts)
 }
