@@ -70,9 +70,6 @@ type ReconcileFailure struct {
 // It returns an error only if listing fails; the events' own failures are
 // in the report, and the report's Cursor does not pass the first of them.
 func (h *Handler) Reconcile(ctx context.Context, c *stripe.Client, o ReconcileOptions) (*ReconcileReport, error) {
-	if c == nil {
-		return nil, ErrNoClient
-	}
 	since := o.Since
 	if since.IsZero() {
 		since = h.c.now().Add(-72 * time.Hour)
