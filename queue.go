@@ -21,7 +21,8 @@ import (
 //   - Each Delivery is settled once: Ack removes it; Retry makes it
 //     available again after the delay, with Attempt one higher; DeadLetter
 //     sets it aside with a reason, where DeadLetters lists it and Replay
-//     queues it again.
+//     queues it again (an error matching [ErrNoDeadLetter] when none holds
+//     the event).
 //
 // A Queue must be safe for concurrent use. The dedup store, not the queue,
 // decides what ran: brokers forget duplicates after minutes or hours,
@@ -58,6 +59,10 @@ type DeadLetter struct {
 	Attempts int
 	At       time.Time
 }
+
+// ErrNoDeadLetter is returned (wrapped) by a Queue's Replay when no dead
+// letter holds the event.
+var ErrNoDeadLetter = errors.New("stripewebhook: no dead letter for the event")
 
 // ErrQueueUnavailable is matched by every [*QueueError] (503).
 var ErrQueueUnavailable = errors.New("stripewebhook: queue unavailable")

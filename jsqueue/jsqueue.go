@@ -231,7 +231,7 @@ func (q *Queue) Replay(ctx context.Context, id string) error {
 	case walkErr != nil:
 		return walkErr
 	case !found:
-		return fmt.Errorf("jsqueue: no dead letter for %s", id)
+		return fmt.Errorf("jsqueue: replay %s: %w", id, stripewebhook.ErrNoDeadLetter)
 	}
 	return err
 }

@@ -328,8 +328,8 @@ func DeadLetterAndReplay(t *testing.T, c Config) {
 	if dead, err := q.DeadLetters(context.Background()); err != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after the replay: %v %v", dead, err)
 	}
-	if err := q.Replay(context.Background(), "evt_none"); err == nil {
-		t.Fatal("replaying an unknown event succeeded")
+	if err := q.Replay(context.Background(), "evt_none"); !errors.Is(err, stripewebhook.ErrNoDeadLetter) {
+		t.Fatalf("replaying an unknown event: %v, want ErrNoDeadLetter", err)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -435,5 +435,5 @@ func (q *Queue[TTx]) Replay(ctx context.Context, id string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("rivqueue: no dead letter for %s", id)
+	return fmt.Errorf("rivqueue: replay %s: %w", id, stripewebhook.ErrNoDeadLetter)
 }
