@@ -7,19 +7,23 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/labstack/echo/v4 v4.16.0
-	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stripe/stripe-go/v82 v82.5.1
 	github.com/stripewebhook/stripewebhook v0.0.0
-	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0
+	github.com/stripewebhook/stripewebhook/internal/queueurl v0.0.0
 	github.com/stripewebhook/stripewebhook/otelwebhook v0.0.0
 	github.com/stripewebhook/stripewebhook/pgstore v0.0.0
 	github.com/stripewebhook/stripewebhook/redisstore v0.0.0
-	github.com/stripewebhook/stripewebhook/rivqueue v0.0.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
-	modernc.org/sqlite v1.61.1
+)
+
+require (
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0 // indirect
+	github.com/stripewebhook/stripewebhook/rivqueue v0.0.0 // indirect
+	modernc.org/sqlite v1.61.1 // indirect
 )
 
 require (
@@ -109,3 +113,5 @@ replace github.com/stripewebhook/stripewebhook/otelwebhook => ../otelwebhook
 replace github.com/stripewebhook/stripewebhook/jsqueue => ../jsqueue
 
 replace github.com/stripewebhook/stripewebhook/rivqueue => ../rivqueue
+
+replace github.com/stripewebhook/stripewebhook/internal/queueurl => ../internal/queueurl

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,22 +25,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v82"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver, for -queue sqlite://
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/jsqueue"
+	"github.com/stripewebhook/stripewebhook/internal/queueurl"
 	"github.com/stripewebhook/stripewebhook/otelwebhook"
 	"github.com/stripewebhook/stripewebhook/pgstore"
 	"github.com/stripewebhook/stripewebhook/redisstore"
-	"github.com/stripewebhook/stripewebhook/rivqueue"
 )
 
 func main() {
@@ -70,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (empty: none)")
-	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, nats://host:port (JetStream), postgres://… (River) or sqlite://PATH (River on a local file); the process serves the endpoint and runs workers (empty: synchronous)")
+	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, "+queueurl.Syntax+"; the process serves the endpoint and runs workers (empty: synchronous)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,8 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var q stripewebhook.Queue
 	if *queueURL != "" {
 		var closeQueue func()
-		if q, closeQueue, err = openQueue(ctx, *queueURL); err != nil {
-			return err
+		if q, closeQueue, err = queueurl.Open(ctx, *queueURL); err != nil {
+			return fmt.Errorf("-queue: %w", err)
 		}
 		defer closeQueue()
 		opts = append(opts, stripewebhook.WithQueue(q))
@@ -213,60 +208,6 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 	return h, d, err
 }
 
-// openQueue opens the durable queue that -queue names.
-func openQueue(ctx context.Context, url string) (stripewebhook.Queue, func(), error) {
-	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		pool, err := pgxpool.New(ctx, url)
-		if err != nil {
-			return nil, nil, fmt.Errorf("-queue: %w", err)
-		}
-		q, err := rivqueue.New(pool)
-		if err == nil {
-			err = q.Migrate(ctx)
-		}
-		if err != nil {
-			pool.Close()
-			return nil, nil, fmt.Errorf("-queue: %w", err)
-		}
-		return q, func() { q.Close(context.Background()); pool.Close() }, nil
-	}
-	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-		if err != nil {
-			return nil, nil, fmt.Errorf("-queue: %w", err)
-		}
-		q, err := rivqueue.NewSQLite(db)
-		if err == nil {
-			err = q.Migrate(ctx)
-		}
-		if err != nil {
-			db.Close()
-			return nil, nil, fmt.Errorf("-queue: %w", err)
-		}
-		return q, func() { q.Close(context.Background()); db.Close() }, nil
-	}
-	if !strings.HasPrefix(url, "nats://") {
-		return nil, nil, fmt.Errorf("-queue: %q is not nats://host:port, postgres://… or sqlite://PATH", url)
-	}
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("-queue: NATS at %s: %w", url, err)
-	}
-	js, err := jetstream.New(nc)
-	if err == nil {
-		var q *jsqueue.Queue
-		if q, err = jsqueue.New(ctx, js); err == nil {
-			return q, nc.Close, nil
-		}
-	}
-	nc.Close()
-	return nil, nil, fmt.Errorf("-queue: %w", err)
-}
-
-// defaultPoolConns sizes the PostgreSQL pool unless the URL says
-// pool_max_conns.
-const defaultPoolConns = 16
-
 // openStore opens the dedup store that -dedup names.
 func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), error) {
 	switch {
@@ -294,11 +235,9 @@ func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), er
 			return nil, nil, fmt.Errorf("-dedup: %w", err)
 		}
 		if !strings.Contains(url, "pool_max_conns") {
-			// pgx's default (4 connections on a small machine) queues
-			// concurrent deliveries behind each other: size the pool for
-			// the deliveries in flight (each holds a connection for one
-			// statement at a time).
-			cfg.MaxConns = defaultPoolConns
+			// Each delivery in flight holds a connection for one statement
+			// at a time: size the pool for them.
+			cfg.MaxConns = queueurl.DefaultPoolConns
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {

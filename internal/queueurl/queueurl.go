@@ -1,0 +1,166 @@
+// Package queueurl opens the durable queue that a URL names, for the
+// example server's -queue flag and the command line's dead-letter commands,
+// so that both read the same URLs. It is its own module: it pulls every
+// engine's client, which the core must not.
+package queueurl
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, for sqlite://
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/jsqueue"
+	"github.com/stripewebhook/stripewebhook/rivqueue"
+)
+
+// Syntax is what Open accepts, for error and usage messages.
+const Syntax = "nats://host:port[?stream=NAME&subject=SUBJECT] (JetStream), postgres://…[&queue=NAME] (River) or sqlite://PATH[?queue=NAME] (River on a local file)"
+
+// DefaultPoolConns sizes a PostgreSQL pool unless the URL says
+// pool_max_conns: pgx's default (4 connections on a small machine) queues
+// concurrent deliveries behind each other.
+const DefaultPoolConns = 16
+
+// Open opens the queue that raw names (see Syntax), creating River's tables
+// or JetStream's streams, and a SQLite file, if they are missing. The names
+// default to the engines' own (jsqueue.DefaultStream, rivqueue.DefaultQueue).
+// The returned function closes the queue and its connection.
+func Open(ctx context.Context, raw string) (stripewebhook.Queue, func(), error) {
+	return open(ctx, raw, true)
+}
+
+// OpenExisting is Open for a queue that must already be there: a SQLite
+// file that does not exist is an error, not a new empty queue (a mistyped
+// path would otherwise list no dead letters).
+func OpenExisting(ctx context.Context, raw string) (stripewebhook.Queue, func(), error) {
+	return open(ctx, raw, false)
+}
+
+func open(ctx context.Context, raw string, create bool) (stripewebhook.Queue, func(), error) {
+	u, err := url.Parse(raw)
+	if err != nil { // not wrapped: url.Error shows the whole URL, password included
+		return nil, nil, fmt.Errorf("%q is not a URL", redact(raw))
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return openRiver(ctx, u)
+	case "sqlite":
+		return openSQLite(ctx, u, create)
+	case "nats":
+		return openJetStream(ctx, u)
+	}
+	return nil, nil, fmt.Errorf("%q is not %s", redact(raw), Syntax)
+}
+
+// takeParam removes the query parameter name from u and returns its value.
+func takeParam(u *url.URL, name string) string {
+	q := u.Query()
+	v := q.Get(name)
+	q.Del(name)
+	u.RawQuery = q.Encode()
+	return v
+}
+
+func openRiver(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {
+	var opts []rivqueue.Option
+	if name := takeParam(u, "queue"); name != "" {
+		opts = append(opts, rivqueue.WithQueueName(name))
+	}
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil { // pgx hides the password in its parse errors
+		return nil, nil, err
+	}
+	if !u.Query().Has("pool_max_conns") {
+		cfg.MaxConns = DefaultPoolConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := rivqueue.New(pool, opts...)
+	if err == nil {
+		err = q.Migrate(ctx)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("PostgreSQL at %s: %w", u.Redacted(), err)
+	}
+	return q, func() { q.Close(context.Background()); pool.Close() }, nil
+}
+
+func openSQLite(ctx context.Context, u *url.URL, create bool) (stripewebhook.Queue, func(), error) {
+	var opts []rivqueue.Option
+	if name := takeParam(u, "queue"); name != "" {
+		opts = append(opts, rivqueue.WithQueueName(name))
+	}
+	path := u.Opaque // sqlite:queue.db
+	if path == "" {
+		path = u.Host + u.Path // sqlite://queue.db, sqlite:///var/lib/queue.db
+	}
+	if path == "" {
+		return nil, nil, fmt.Errorf("sqlite:// needs a file path")
+	}
+	if _, err := os.Stat(path); err != nil && !create {
+		return nil, nil, fmt.Errorf("SQLite file %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := rivqueue.NewSQLite(db, opts...)
+	if err == nil {
+		err = q.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("SQLite file %s: %w", path, err)
+	}
+	return q, func() { q.Close(context.Background()); db.Close() }, nil
+}
+
+func openJetStream(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {
+	var opts []jsqueue.Option
+	stream, subject := takeParam(u, "stream"), takeParam(u, "subject")
+	if stream != "" || subject != "" {
+		if stream == "" || subject == "" {
+			return nil, nil, fmt.Errorf("%s: give both stream= and subject=, or neither", u.Redacted())
+		}
+		opts = append(opts, jsqueue.WithStream(stream, subject))
+	}
+	nc, err := nats.Connect(u.String(), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("NATS at %s: %w", u.Redacted(), err)
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		var q *jsqueue.Queue
+		if q, err = jsqueue.New(ctx, js, opts...); err == nil {
+			return q, nc.Close, nil
+		}
+	}
+	nc.Close()
+	return nil, nil, fmt.Errorf("NATS at %s: %w", u.Redacted(), err)
+}
+
+// redact hides a password in a URL that could not be parsed as one.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	if at := strings.LastIndex(raw, "@"); at >= 0 {
+		if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
+			return raw[:scheme+3] + "…" + raw[at:]
+		}
+		return "…" + raw[at:]
+	}
+	return raw
+}

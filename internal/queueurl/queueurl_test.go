@@ -1,0 +1,120 @@
+package queueurl_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/internal/queueurl"
+	"github.com/stripewebhook/stripewebhook/queuetest"
+)
+
+// roundTrip enqueues a message on the queue raw names and receives it
+// back, through a second Open of the same URL.
+func roundTrip(t *testing.T, raw string) {
+	t.Helper()
+	ctx := context.Background()
+	q, closeQ, err := queueurl.Open(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.ReplaceAll(queuetest.Namespace(t), "QT", "evt_")
+	if err := q.Enqueue(ctx, stripewebhook.Message{ID: id, Key: id, Secret: "s", Payload: []byte(`{"id":"` + id + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	closeQ()
+	q, closeQ, err = queueurl.Open(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeQ()
+	for {
+		d, err := q.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d.Message().ID == id {
+			return
+		}
+	}
+}
+
+func TestSQLite(t *testing.T) {
+	dir := t.TempDir()
+	roundTrip(t, "sqlite://"+filepath.Join(dir, "queue.db"))
+	roundTrip(t, "sqlite://"+filepath.Join(dir, "named.db")+"?queue=other")
+}
+
+func TestOpenExisting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	if _, _, err := queueurl.OpenExisting(context.Background(), "sqlite://"+path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a missing file: %v", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("OpenExisting created the file")
+	}
+	roundTrip(t, "sqlite://"+path)
+	_, closeQ, err := queueurl.OpenExisting(context.Background(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeQ()
+}
+
+func TestPostgreSQL(t *testing.T) {
+	u := os.Getenv("STRIPEWEBHOOK_POSTGRES_URL")
+	if u == "" {
+		t.Skip("set STRIPEWEBHOOK_POSTGRES_URL to run against PostgreSQL")
+	}
+	roundTrip(t, u+"&queue="+strings.ToLower(queuetest.Namespace(t)))
+}
+
+func TestJetStream(t *testing.T) {
+	u := os.Getenv("STRIPEWEBHOOK_NATS_URL")
+	if u == "" {
+		t.Skip("set STRIPEWEBHOOK_NATS_URL to run against NATS JetStream")
+	}
+	ns := queuetest.Namespace(t)
+	roundTrip(t, u+"?stream="+ns+"&subject="+strings.ToLower(ns))
+}
+
+func TestErrors(t *testing.T) {
+	for raw, want := range map[string]string{
+		"amqp://guest:hunter2@localhost/":           "is not nats://",
+		"nats://127.0.0.1:1?stream=S":               "give both stream= and subject=",
+		"postgres://u:hunter2@127.0.0.1:1/db?x=%zz": "",
+		"sqlite://":             "needs a file path",
+		"http://u:hunter2@[::1": "is not a URL",
+	} {
+		_, _, err := queueurl.Open(context.Background(), raw)
+		if err == nil {
+			t.Errorf("%s: opened", raw)
+			continue
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", raw, err, want)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the password shows: %v", raw, err)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	_, _, err := queueurl.Open(context.Background(), "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=1")
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("%v", err)
+	}
+	_, _, err = queueurl.Open(context.Background(), "nats://u:hunter2@127.0.0.1:1")
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("%v", err)
+	}
+}
