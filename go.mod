@@ -7,4 +7,4 @@ require (
 	github.com/stripe/stripe-go/v82 v82.5.1
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require go.yaml.in/yaml/v3 v3.0.5

@@ -1,10 +1,13 @@
 // Command stripewebhook is the command line of the stripewebhook library:
 // send signed events to an endpoint offline, replay what a downtime
-// missed, and check a webhook endpoint's configuration.
+// missed, check a webhook endpoint's configuration, and list and replay
+// the asynchronous mode's dead letters.
 //
 //	stripewebhook send -url http://localhost:4242/webhook -secret whsec_… payment_intent.succeeded
 //	STRIPE_API_KEY=sk_… stripewebhook replay -url https://example.com/webhook -secret whsec_… -since 72h
 //	STRIPE_API_KEY=sk_… stripewebhook endpoints check -url https://example.com/webhook -types 'invoice.*,checkout.session.completed'
+//	stripewebhook dead-letters list -queue nats://127.0.0.1:4222
+//	stripewebhook dead-letters replay -queue postgres://…/app evt_1… evt_2…
 //
 // Run `stripewebhook COMMAND -h` for each command's flags. It exits 0 when
 // every delivery got a 2xx, 1 when one did not or a request failed, and 2
@@ -38,6 +41,8 @@ Commands:
   replay   list the events Stripe failed to deliver and deliver each, signed, to an endpoint
   endpoints check
            compare a webhook endpoint's enabled_events and API version with the handled types
+  dead-letters list|replay
+           list the events a Worker set aside after their last attempt, or queue them again
 
 Run "stripewebhook COMMAND -h" for a command's flags.
 `
@@ -59,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = replay(ctx, args[1:], getenv, stdout, stderr)
 	case "endpoints":
 		err = endpoints(ctx, args[1:], getenv, stdout, stderr)
+	case "dead-letters":
+		err = deadLetters(ctx, args[1:], getenv, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "stripewebhook: unknown command %q\n\n%s", args[0], usage)
 		return 2
