@@ -34,6 +34,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/internal/group"
 )
 
 // Defaults.
@@ -60,7 +61,14 @@ type Queue struct {
 	events, dead    string // subjects
 	stream, deadStr string
 	consumer        jetstream.Consumer
+	publish         *group.Batcher[*nats.Msg]
 }
+
+// maxBatch bounds how many concurrent Enqueues are published together.
+const maxBatch = 256
+
+// publishTimeout bounds the wait for a batch's acknowledgements.
+const publishTimeout = 30 * time.Second
 
 var _ stripewebhook.Queue = (*Queue)(nil)
 
@@ -94,6 +102,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, e
 		return nil, errors.New("jsqueue: a JetStream context, a stream, a subject and a positive ack wait are required")
 	}
 	q := &Queue{js: js, events: c.subject + ".events", dead: c.subject + ".dead", stream: c.stream, deadStr: c.stream + "_DEAD"}
+	q.publish = group.New(maxBatch, q.publishBatch)
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: q.stream, Subjects: []string{q.events}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 	})
@@ -116,17 +125,54 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, e
 }
 
 // Enqueue publishes m and waits for JetStream's acknowledgement: the event
-// is then stored durably.
+// is then stored durably. Concurrent Enqueues are published together (the
+// ones that arrive while a batch waits for its acknowledgements go in the
+// next), so that a burst costs the client and the server one write per
+// batch rather than one per event.
 func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
-	msg := nats.NewMsg(q.events)
-	msg.Data = m.Payload
-	msg.Header.Set(hdrID, m.ID)
-	msg.Header.Set(hdrKey, m.Key)
-	msg.Header.Set(hdrSecret, m.Secret)
-	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.ID)); err != nil {
+	msg := &nats.Msg{Subject: q.events, Data: m.Payload, Header: nats.Header{ // canonical keys: no Set
+		hdrID:                 {m.ID},
+		jetstream.MsgIDHeader: {m.ID}, // JetStream drops a duplicate within its window
+		hdrKey:                {m.Key},
+		hdrSecret:             {m.Secret},
+	}}
+	if err := q.publish.Do(ctx, msg); err != nil {
 		return fmt.Errorf("jsqueue: publish %s: %w", m.ID, err)
 	}
 	return nil
+}
+
+// publishBatch publishes msgs asynchronously, then waits for each one's
+// acknowledgement.
+func (q *Queue) publishBatch(msgs []*nats.Msg, errs []error) {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, msg := range msgs {
+		futures[i], errs[i] = q.js.PublishMsgAsync(msg)
+	}
+	timeout := time.NewTimer(publishTimeout)
+	defer timeout.Stop()
+	expired := false
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		if !expired {
+			select {
+			case <-f.Ok():
+				continue
+			case errs[i] = <-f.Err():
+				continue
+			case <-timeout.C:
+				expired = true
+			}
+		}
+		select { // after the timeout, take what has come
+		case <-f.Ok():
+		case errs[i] = <-f.Err():
+		default:
+			errs[i] = fmt.Errorf("no acknowledgement within %v", publishTimeout)
+		}
+	}
 }
 
 // Receive waits for the next event.

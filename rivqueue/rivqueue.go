@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/internal/group"
 )
 
 // Defaults.
@@ -69,17 +71,8 @@ type Queue[TTx any] struct {
 	deliveries chan *delivery
 	delays     sync.Map // job id → the delay the worker asked for its retry
 
-	// Group insert: concurrent Enqueues share one transaction.
-	batchOnce sync.Once
-	inserts   chan *pendingInsert
-	quit      chan struct{}
-	closeOnce sync.Once
-}
-
-// pendingInsert is one Enqueue waiting for its batch to commit.
-type pendingInsert struct {
-	args Args
-	done chan error
+	inserts *group.Batcher[Args] // concurrent Enqueues share a transaction
+	closed  atomic.Bool
 }
 
 // maxBatch bounds how many concurrent Enqueues one transaction inserts.
@@ -126,8 +119,8 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 	if c.queue == "" || c.rescueAfter <= 0 || c.workers <= 0 {
 		return nil, errors.New("rivqueue: a queue name, a positive rescue time and fetchers are required")
 	}
-	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery),
-		inserts: make(chan *pendingInsert), quit: make(chan struct{})}
+	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery)}
+	q.inserts = group.New(maxBatch, q.insertBatch)
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &bridge{handOff: q.handOff}); err != nil {
 		return nil, fmt.Errorf("rivqueue: %w", err)
@@ -194,70 +187,40 @@ func args(m stripewebhook.Message) Args {
 // ones that arrive while one commits go in the next), so that a burst
 // costs one commit per batch rather than one per event.
 func (q *Queue[TTx]) Enqueue(ctx context.Context, m stripewebhook.Message) error {
-	q.batchOnce.Do(func() { go q.insertLoop() })
-	p := &pendingInsert{args: args(m), done: make(chan error, 1)}
-	select {
-	case q.inserts <- p:
-	case <-q.quit:
+	if q.closed.Load() {
 		return errors.New("rivqueue: closed")
-	case <-ctx.Done():
-		return ctx.Err()
 	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
-		}
-		return nil
-	case <-ctx.Done(): // the batch may still commit: Stripe's retry is then a duplicate
-		return ctx.Err()
+	if err := q.inserts.Do(ctx, args(m)); err != nil { // on ctx's end the batch may still commit: Stripe's retry is then a duplicate
+		return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
 	}
+	return nil
 }
 
-// insertLoop inserts what Enqueue hands it, in batches of what is waiting,
-// until Close.
-func (q *Queue[TTx]) insertLoop() {
-	for {
-		var batch []*pendingInsert
-		select {
-		case p := <-q.inserts:
-			batch = append(batch, p)
-		case <-q.quit:
-			return
+// insertBatch inserts a batch of Enqueues in one transaction.
+func (q *Queue[TTx]) insertBatch(batch []Args, errs []error) {
+	// One row per event: Stripe's concurrent duplicates often share a
+	// batch, and one statement cannot insert a unique key twice.
+	params := make([]river.InsertManyParams, 0, len(batch))
+	seen := make(map[string]bool, len(batch))
+	for _, a := range batch {
+		if !seen[a.EventID] {
+			seen[a.EventID] = true
+			params = append(params, river.InsertManyParams{Args: a, InsertOpts: q.insertOpts()})
 		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case p := <-q.inserts:
-				batch = append(batch, p)
-			default:
-				break more
-			}
-		}
-		// One row per event: Stripe's concurrent duplicates often share a
-		// batch, and one statement cannot insert a unique key twice.
-		params := make([]river.InsertManyParams, 0, len(batch))
-		seen := make(map[string]bool, len(batch))
-		for _, p := range batch {
-			if !seen[p.args.EventID] {
-				seen[p.args.EventID] = true
-				params = append(params, river.InsertManyParams{Args: p.args, InsertOpts: q.insertOpts()})
-			}
-		}
-		// The same order in every batch, on every replica: two batches
-		// holding the same events cannot deadlock on their unique keys.
-		sort.Slice(params, func(i, j int) bool {
-			return params[i].Args.(Args).EventID < params[j].Args.(Args).EventID
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := q.client.InsertMany(ctx, params)
-		if err != nil && ctx.Err() == nil { // a conflict with a concurrent batch: once more
-			_, err = q.client.InsertMany(ctx, params)
-		}
-		cancel()
-		for _, p := range batch {
-			p.done <- err
-		}
+	}
+	// The same order in every batch, on every replica: two batches
+	// holding the same events cannot deadlock on their unique keys.
+	sort.Slice(params, func(i, j int) bool {
+		return params[i].Args.(Args).EventID < params[j].Args.(Args).EventID
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := q.client.InsertMany(ctx, params)
+	if err != nil && ctx.Err() == nil { // a conflict with a concurrent batch: once more
+		_, err = q.client.InsertMany(ctx, params)
+	}
+	for i := range errs {
+		errs[i] = err
 	}
 }
 
@@ -285,10 +248,10 @@ func (q *Queue[TTx]) Receive(ctx context.Context) (stripewebhook.Delivery, error
 	}
 }
 
-// Close stops the group insert and River's client, if Receive started it:
-// jobs in flight are cancelled and run again later.
+// Close refuses further Enqueues and stops River's client, if Receive
+// started it: jobs in flight are cancelled and run again later.
 func (q *Queue[TTx]) Close(ctx context.Context) error {
-	q.closeOnce.Do(func() { close(q.quit) })
+	q.closed.Store(true)
 	started := false
 	q.startOnce.Do(func() {}) // no start after Close
 	select {
