@@ -165,6 +165,9 @@ func readResponse(r *bufio.Reader) error {
 		if v, found := bytes.CutPrefix(line, []byte("Content-Length: ")); found {
 			length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
 		}
+		if bytes.HasPrefix(line, []byte("Transfer-Encoding: ")) {
+			return fmt.Errorf("%s: a chunked response, which FireRaw does not read", code)
+		}
 	}
 	if _, err := r.Discard(length); err != nil {
 		return err
