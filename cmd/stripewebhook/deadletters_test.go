@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -111,25 +109,10 @@ func testDeadLetters(t *testing.T, url string) {
 	}
 }
 
-func TestDeadLettersSQLite(t *testing.T) {
-	testDeadLetters(t, "sqlite://"+filepath.Join(t.TempDir(), "queue.db"))
-}
-
-func TestDeadLettersPostgreSQL(t *testing.T) {
-	u := os.Getenv("STRIPEWEBHOOK_POSTGRES_URL")
-	if u == "" {
-		t.Skip("set STRIPEWEBHOOK_POSTGRES_URL to run against PostgreSQL")
+func TestDeadLetters(t *testing.T) {
+	for _, engine := range queueurl.Engines {
+		t.Run(engine, func(t *testing.T) { testDeadLetters(t, queueurl.Fresh(t, engine)) })
 	}
-	testDeadLetters(t, u+"&queue="+strings.ToLower(queuetest.Namespace(t)))
-}
-
-func TestDeadLettersJetStream(t *testing.T) {
-	u := os.Getenv("STRIPEWEBHOOK_NATS_URL")
-	if u == "" {
-		t.Skip("set STRIPEWEBHOOK_NATS_URL to run against NATS JetStream")
-	}
-	ns := queuetest.Namespace(t)
-	testDeadLetters(t, u+"?stream="+ns+"&subject="+strings.ToLower(ns))
 }
 
 func TestDeadLettersUsage(t *testing.T) {

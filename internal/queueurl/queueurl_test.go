@@ -47,10 +47,11 @@ func roundTrip(t *testing.T, raw string) {
 	}
 }
 
-func TestSQLite(t *testing.T) {
-	dir := t.TempDir()
-	roundTrip(t, "sqlite://"+filepath.Join(dir, "queue.db"))
-	roundTrip(t, "sqlite://"+filepath.Join(dir, "named.db")+"?queue=other")
+func TestRoundTrip(t *testing.T) {
+	for _, engine := range queueurl.Engines {
+		t.Run(engine, func(t *testing.T) { roundTrip(t, queueurl.Fresh(t, engine)) })
+	}
+	roundTrip(t, "sqlite://"+filepath.Join(t.TempDir(), "named.db")+"?queue=other")
 }
 
 func TestOpenExisting(t *testing.T) {
@@ -67,23 +68,6 @@ func TestOpenExisting(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeQ()
-}
-
-func TestPostgreSQL(t *testing.T) {
-	u := os.Getenv("STRIPEWEBHOOK_POSTGRES_URL")
-	if u == "" {
-		t.Skip("set STRIPEWEBHOOK_POSTGRES_URL to run against PostgreSQL")
-	}
-	roundTrip(t, u+"&queue="+strings.ToLower(queuetest.Namespace(t)))
-}
-
-func TestJetStream(t *testing.T) {
-	u := os.Getenv("STRIPEWEBHOOK_NATS_URL")
-	if u == "" {
-		t.Skip("set STRIPEWEBHOOK_NATS_URL to run against NATS JetStream")
-	}
-	ns := queuetest.Namespace(t)
-	roundTrip(t, u+"?stream="+ns+"&subject="+strings.ToLower(ns))
 }
 
 func TestErrors(t *testing.T) {
