@@ -1,0 +1,150 @@
+package rivqueue_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/stripe/stripe-go/v82"
+	_ "modernc.org/sqlite"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/rivqueue"
+	"github.com/stripewebhook/stripewebhook/webhooktest"
+)
+
+// openSQLite opens a queue in a new SQLite file; the returned function
+// closes it and removes the file.
+func openSQLite(ctx context.Context) (*rivqueue.Queue[*sql.Tx], func()) {
+	dir, err := os.MkdirTemp("", "rivqueue-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "queue.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		log.Fatal(err)
+	}
+	q, err := rivqueue.NewSQLite(db)
+	if err == nil {
+		err = q.Migrate(ctx)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	return q, func() { q.Close(ctx); db.Close(); os.RemoveAll(dir) }
+}
+
+// deliver hands a signed fixture to h as a delivery from Stripe would.
+func deliver(ctx context.Context, h *stripewebhook.Handler, fixture, secret string) error {
+	payload, err := webhooktest.LoadFixture(fixture)
+	if err != nil {
+		return err
+	}
+	return h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), secret))
+}
+
+// The asynchronous mode on one machine: the handler answers once the
+// event's job is committed to the SQLite file, and a Worker runs the
+// callback afterwards.
+func ExampleNewSQLite() {
+	ctx := context.Background()
+	q, closeQueue := openSQLite(ctx)
+	defer closeQueue()
+
+	ran := make(chan struct{})
+	d := stripewebhook.NewDispatcher()
+	err := stripewebhook.On(d, "payment_intent.succeeded", func(ctx context.Context, e *stripewebhook.Event, pi *stripe.PaymentIntent) error {
+		fmt.Println("worker: payment", pi.ID, "succeeded")
+		close(ran)
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := stripewebhook.NewMemoryStore(0) // shared by replicas in production: redisstore, pgstore
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"), stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	err = deliver(ctx, h, "payment_intent.succeeded", "whsec_example")
+	fmt.Println("handler: answered", stripewebhook.StatusCode(err))
+
+	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(runCtx) }()
+	<-ran
+	stop() // on SIGTERM: Run takes no new event and lets those in flight finish
+	<-stopped
+	// Output:
+	// handler: answered 200
+	// worker: payment pi_123 succeeded
+}
+
+// A callback that keeps failing sends its event to the dead letter after
+// the last attempt; once the cause is fixed, Replay runs it again.
+func ExampleQueue_DeadLetters() {
+	ctx := context.Background()
+	q, closeQueue := openSQLite(ctx)
+	defer closeQueue()
+
+	var fixed atomic.Bool
+	ran := make(chan struct{})
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(ctx context.Context, e *stripewebhook.Event) error {
+		if !fixed.Load() {
+			return errors.New("the ledger is down")
+		}
+		fmt.Println("worker: invoice recorded")
+		close(ran)
+		return nil
+	})
+	store := stripewebhook.NewMemoryStore(0)
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"), stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store),
+		stripewebhook.WithMaxAttempts(2), stripewebhook.WithBackoff(10*time.Millisecond, 10*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(runCtx) }()
+	defer func() { stop(); <-stopped }()
+
+	if err := deliver(ctx, h, "invoice.paid", "whsec_example"); err != nil {
+		log.Fatal(err)
+	}
+	var dead []stripewebhook.DeadLetter
+	for len(dead) == 0 {
+		time.Sleep(50 * time.Millisecond)
+		if dead, err = q.DeadLetters(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Printf("dead letter: %s after %d attempts: %s\n", dead[0].ID, dead[0].Attempts, dead[0].Reason)
+
+	fixed.Store(true)
+	if err := q.Replay(ctx, dead[0].ID); err != nil {
+		log.Fatal(err)
+	}
+	<-ran
+	err = q.Replay(ctx, dead[0].ID)
+	fmt.Println("replayed twice:", errors.Is(err, stripewebhook.ErrNoDeadLetter))
+	// Output:
+	// dead letter: evt_1SbQkR2eZvKYlo2C00000007 after 2 attempts: stripewebhook: callback for invoice.paid failed: the ledger is down
+	// worker: invoice recorded
+	// replayed twice: true
+}
