@@ -45,9 +45,7 @@ func FetchEvent[T any](ctx context.Context, e *Event) (*T, error) {
 			return nil, err
 		}
 		params := &stripe.V2CoreEventRetrieveParams{}
-		if e.Account != "" {
-			params.SetStripeContext(e.Account)
-		}
+		setContext(&params.Params, e.Account)
 		v, err := e.client.V2CoreEvents.Retrieve(ctx, e.ID, params)
 		if err != nil {
 			return nil, fmt.Errorf("stripewebhook: fetching event %s: %w", e.ID, err)
@@ -73,12 +71,12 @@ func FetchRelated[T any](ctx context.Context, e *Event) (*T, error) {
 		if e.Related == nil {
 			return nil, fmt.Errorf("%w: %s (%s) has none", ErrNoRelatedObject, e.ID, e.Type)
 		}
-		retrieve, ok := retrievers[e.Related.Type]
-		if !ok {
+		retrieve := retrieverNamed(relatedGoTypes[e.Related.Type])
+		if retrieve == nil {
 			return nil, fmt.Errorf("%w: %s is a %q, which this package does not retrieve; GET %s with your client",
 				ErrNoRelatedObject, e.Related.ID, e.Related.Type, e.Related.URL)
 		}
-		v, err := retrieve.fetch(ctx, e.client, e.Related.ID, e.Account)
+		v, err := retrieve(ctx, e.client, e.Related.ID, func(p *stripe.Params) { setContext(p, e.Account) })
 		if err != nil {
 			return nil, fmt.Errorf("stripewebhook: fetching %s %s of event %s: %w", e.Related.Type, e.Related.ID, e.ID, err)
 		}
@@ -103,26 +101,13 @@ func (e *Event) canFetch() error {
 
 func typeName[T any]() string { return reflect.TypeFor[T]().String() }
 
-// retriever fetches one kind of related object by id.
-type retriever struct {
-	goType string // the stripe-go type it returns, as eventtypes names it
-	fetch  func(ctx context.Context, c *stripe.Client, id, stripeContext string) (any, error)
-}
-
-// retrievers covers the related objects of every thin type stripe-go v82
-// knows (a test holds it to eventtypes.ThinEvents), keyed by
-// related_object.type.
-var retrievers = map[string]retriever{
-	"billing.meter": {"BillingMeter", func(ctx context.Context, c *stripe.Client, id, sc string) (any, error) {
-		p := &stripe.BillingMeterRetrieveParams{}
-		setContext(&p.Params, sc)
-		return c.V1BillingMeters.Retrieve(ctx, id, p)
-	}},
-	"v2.core.event_destination": {"V2EventDestination", func(ctx context.Context, c *stripe.Client, id, sc string) (any, error) {
-		p := &stripe.V2CoreEventDestinationRetrieveParams{}
-		setContext(&p.Params, sc)
-		return c.V2CoreEventDestinations.Retrieve(ctx, id, p)
-	}},
+// relatedGoTypes names the stripe-go type of each related_object.type of
+// the thin types stripe-go v82 knows (a test holds it to
+// eventtypes.ThinEvents); the object is retrieved by the client's service
+// for that type, as Refetch does.
+var relatedGoTypes = map[string]string{
+	"billing.meter":             "BillingMeter",
+	"v2.core.event_destination": "V2EventDestination",
 }
 
 func setContext(p *stripe.Params, stripeContext string) {

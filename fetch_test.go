@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v82"
 
 	"github.com/stripewebhook/stripewebhook/internal/eventtypes"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
@@ -24,10 +25,10 @@ func TestRetrieversCoverThinTypes(t *testing.T) {
 			e, err := ParseEvent(webhooktest.Fixture(t, typ))
 			require.NoError(t, err)
 			require.NotNil(t, e.Related, "the fixture names its related object")
-			r, ok := retrievers[e.Related.Type]
-			require.True(t, ok, "no retriever for %q", e.Related.Type)
-			assert.Equal(t, info.Related, r.goType)
-			v, err := r.fetch(context.Background(), api.Client(), e.Related.ID, "")
+			assert.Equal(t, info.Related, relatedGoTypes[e.Related.Type], "the Go type of %q", e.Related.Type)
+			retrieve := retrieverNamed(info.Related)
+			require.NotNil(t, retrieve, "no Retrieve for %s", info.Related)
+			v, err := retrieve(context.Background(), api.Client(), e.Related.ID, func(*stripe.Params) {})
 			require.NoError(t, err)
 			assert.Equal(t, info.Related, reflect.TypeOf(v).Elem().Name())
 			assert.Equal(t, e.Related.ID, reflect.ValueOf(v).Elem().FieldByName("ID").String())

@@ -37,7 +37,11 @@ func Refetch[T any](ctx context.Context, c *stripe.Client, e *Event) (*T, error)
 	if retrieve == nil {
 		return nil, fmt.Errorf("%w: stripe-go's client has no Retrieve for *%s", ErrObjectMismatch, reflect.TypeFor[T]())
 	}
-	v, err := retrieve(ctx, c, id, e.Account)
+	v, err := retrieve(ctx, c, id, func(p *stripe.Params) {
+		if e.Account != "" {
+			p.SetStripeAccount(e.Account)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("stripewebhook: refetching %s of event %s: %w", id, e.ID, err)
 	}
@@ -46,12 +50,14 @@ func Refetch[T any](ctx context.Context, c *stripe.Client, e *Event) (*T, error)
 	return t, nil
 }
 
-// retrieveFunc calls a service's Retrieve(ctx, id, params) on a client.
-type retrieveFunc func(ctx context.Context, c *stripe.Client, id, account string) (any, error)
+// retrieveFunc calls a service's Retrieve(ctx, id, params) on a client,
+// with the params that header sets (Stripe-Account, Stripe-Context).
+type retrieveFunc func(ctx context.Context, c *stripe.Client, id string, header func(*stripe.Params)) (any, error)
 
 var (
-	retrieveOnce sync.Once
-	retrieveFns  map[reflect.Type]retrieveFunc // resource type (stripe.Invoice) → its Retrieve
+	retrieveOnce    sync.Once
+	retrieveFns     map[reflect.Type]retrieveFunc // resource type (stripe.Invoice) → its Retrieve
+	retrieveByNames map[string]retrieveFunc       // the same, by the type's name ("Invoice")
 )
 
 // retrieverFor finds, among the services of stripe.Client, the one whose
@@ -59,8 +65,20 @@ var (
 // once, by reflection over the client's fields, so that every resource
 // stripe-go can retrieve is covered without a list to keep.
 func retrieverFor(t reflect.Type) retrieveFunc {
+	buildRetrievers()
+	return retrieveFns[t]
+}
+
+// retrieverNamed is retrieverFor by the name of a stripe-go type, as the
+// generated event lists name them ("BillingMeter").
+func retrieverNamed(name string) retrieveFunc {
+	buildRetrievers()
+	return retrieveByNames[name]
+}
+
+func buildRetrievers() {
 	retrieveOnce.Do(func() {
-		retrieveFns = map[reflect.Type]retrieveFunc{}
+		retrieveFns, retrieveByNames = map[reflect.Type]retrieveFunc{}, map[string]retrieveFunc{}
 		ct := reflect.TypeFor[stripe.Client]()
 		ctxType, errType := reflect.TypeFor[context.Context](), reflect.TypeFor[error]()
 		for i := range ct.NumField() {
@@ -77,13 +95,11 @@ func retrieverFor(t reflect.Type) retrieveFunc {
 				continue // the first service wins (v1 before v2)
 			}
 			index, paramsType := i, m.Type.In(3).Elem()
-			retrieveFns[res] = func(ctx context.Context, c *stripe.Client, id, account string) (any, error) {
+			fn := func(ctx context.Context, c *stripe.Client, id string, header func(*stripe.Params)) (any, error) {
 				svc := reflect.ValueOf(c).Elem().Field(index)
 				params := reflect.New(paramsType)
-				if account != "" {
-					if p, ok := params.Interface().(interface{ SetStripeAccount(string) }); ok {
-						p.SetStripeAccount(account)
-					}
+				if p, ok := params.Interface().(stripe.ParamsContainer); ok {
+					header(p.GetParams())
 				}
 				out := svc.MethodByName("Retrieve").Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(id), params})
 				if err, _ := out[1].Interface().(error); err != nil {
@@ -91,7 +107,7 @@ func retrieverFor(t reflect.Type) retrieveFunc {
 				}
 				return out[0].Interface(), nil
 			}
+			retrieveFns[res], retrieveByNames[res.Name()] = fn, fn
 		}
 	})
-	return retrieveFns[t]
 }
