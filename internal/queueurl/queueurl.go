@@ -71,10 +71,7 @@ func takeParam(u *url.URL, name string) string {
 }
 
 func openRiver(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {
-	var opts []rivqueue.Option
-	if name := takeParam(u, "queue"); name != "" {
-		opts = append(opts, rivqueue.WithQueueName(name))
-	}
+	opts := riverOptions(u)
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil { // pgx hides the password in its parse errors
 		return nil, nil, err
@@ -87,21 +84,32 @@ func openRiver(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), er
 		return nil, nil, err
 	}
 	q, err := rivqueue.New(pool, opts...)
+	return migrated(ctx, q, err, pool.Close, "PostgreSQL at "+u.Redacted())
+}
+
+// riverOptions takes River's options out of u's query.
+func riverOptions(u *url.URL) []rivqueue.Option {
+	if name := takeParam(u, "queue"); name != "" {
+		return []rivqueue.Option{rivqueue.WithQueueName(name)}
+	}
+	return nil
+}
+
+// migrated finishes opening a River queue: its tables, or the connection
+// closed and the error said where.
+func migrated[TTx any](ctx context.Context, q *rivqueue.Queue[TTx], err error, closeConn func(), where string) (stripewebhook.Queue, func(), error) {
 	if err == nil {
 		err = q.Migrate(ctx)
 	}
 	if err != nil {
-		pool.Close()
-		return nil, nil, fmt.Errorf("PostgreSQL at %s: %w", u.Redacted(), err)
+		closeConn()
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
-	return q, func() { q.Close(context.Background()); pool.Close() }, nil
+	return q, func() { q.Close(context.Background()); closeConn() }, nil
 }
 
 func openSQLite(ctx context.Context, u *url.URL, create bool) (stripewebhook.Queue, func(), error) {
-	var opts []rivqueue.Option
-	if name := takeParam(u, "queue"); name != "" {
-		opts = append(opts, rivqueue.WithQueueName(name))
-	}
+	opts := riverOptions(u)
 	path := u.Opaque // sqlite:queue.db
 	if path == "" {
 		path = u.Host + u.Path // sqlite://queue.db, sqlite:///var/lib/queue.db
@@ -117,14 +125,7 @@ func openSQLite(ctx context.Context, u *url.URL, create bool) (stripewebhook.Que
 		return nil, nil, err
 	}
 	q, err := rivqueue.NewSQLite(db, opts...)
-	if err == nil {
-		err = q.Migrate(ctx)
-	}
-	if err != nil {
-		db.Close()
-		return nil, nil, fmt.Errorf("SQLite file %s: %w", path, err)
-	}
-	return q, func() { q.Close(context.Background()); db.Close() }, nil
+	return migrated(ctx, q, err, func() { db.Close() }, "SQLite file "+path)
 }
 
 func openJetStream(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {
