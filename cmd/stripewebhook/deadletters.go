@@ -49,7 +49,7 @@ func deadLetters(ctx context.Context, args []string, getenv func(string) string,
 	case cmd == "list" && (len(ids) > 0 || *all):
 		return usageErr(fs, stderr, "list takes no event ids and no -all")
 	case cmd == "replay" && *all == (len(ids) > 0):
-		return usageErr(fs, stderr, "give -all or event ids, not both")
+		return usageErr(fs, stderr, "give the event ids to replay, or -all")
 	case cmd == "replay" && *asJSON:
 		return usageErr(fs, stderr, "-json is for list")
 	}
