@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: every module of the workspace, with the race
 # detector, the store tests against real Redis and PostgreSQL servers, the
-# queue tests against NATS JetStream, and the API request shapes against
-# stripe-mock. It starts a server that is not
+# queue tests against NATS JetStream and RabbitMQ, and the API request shapes
+# against stripe-mock. It starts a server that is not
 # running (installing stripe-mock with go install if it is missing) and
 # fails if one cannot be reached.
 #
@@ -15,6 +15,7 @@ export STRIPEWEBHOOK_REDIS_URL="${STRIPEWEBHOOK_REDIS_URL:-redis://127.0.0.1:637
 export STRIPEWEBHOOK_POSTGRES_URL="${STRIPEWEBHOOK_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 export STRIPEWEBHOOK_STRIPE_MOCK_URL="${STRIPEWEBHOOK_STRIPE_MOCK_URL:-http://127.0.0.1:12111}"
 export STRIPEWEBHOOK_NATS_URL="${STRIPEWEBHOOK_NATS_URL:-nats://127.0.0.1:4222}"
+export STRIPEWEBHOOK_AMQP_URL="${STRIPEWEBHOOK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -24,7 +25,7 @@ ensure() { # name host port start-command...
 	if port_open "$host" "$port"; then return 0; fi
 	echo "test.sh: $name is not running on $host:$port; starting it" >&2
 	"$@" >&2 || true
-	for _ in $(seq 1 60); do
+	for _ in $(seq 1 120); do
 		if port_open "$host" "$port"; then return 0; fi
 		sleep 0.5
 	done
@@ -50,6 +51,8 @@ start_nats() { # with JetStream
 	nohup nats-server -js -a "$nh" -p "$np" -sd /tmp/stripewebhook-nats >/tmp/stripewebhook-nats.log 2>&1 &
 }
 ensure "NATS (JetStream)" "$nh" "$np" start_nats
+read -r ah ap <<<"$(hostport "${STRIPEWEBHOOK_AMQP_URL%/}")"
+ensure RabbitMQ "$ah" "$ap" rabbitmq-server -detached
 read -r mh mp <<<"$(hostport "$STRIPEWEBHOOK_STRIPE_MOCK_URL")"
 start_stripe_mock() {
 	local bin

@@ -21,6 +21,7 @@ require (
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/riverqueue/river v0.51.1 // indirect
 	github.com/riverqueue/river/riverdriver v0.51.1 // indirect
@@ -28,6 +29,7 @@ require (
 	github.com/riverqueue/river/riverdriver/riversqlite v0.49.0 // indirect
 	github.com/riverqueue/river/rivershared v0.51.1 // indirect
 	github.com/riverqueue/river/rivertype v0.51.1 // indirect
+	github.com/stripewebhook/stripewebhook/amqpqueue v0.0.0 // indirect
 	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0 // indirect
 	github.com/stripewebhook/stripewebhook/rivqueue v0.0.0 // indirect
 	github.com/tidwall/gjson v1.20.0 // indirect
@@ -50,3 +52,5 @@ replace (
 	github.com/stripewebhook/stripewebhook/jsqueue => ../../jsqueue
 	github.com/stripewebhook/stripewebhook/rivqueue => ../../rivqueue
 )
+
+replace github.com/stripewebhook/stripewebhook/amqpqueue => ../../amqpqueue

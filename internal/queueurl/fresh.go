@@ -1,22 +1,30 @@
 package queueurl
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stripewebhook/stripewebhook/amqpqueue"
 	"github.com/stripewebhook/stripewebhook/queuetest"
 )
 
 // Engines are the engines Fresh opens, in the order tests run them.
-var Engines = []string{"sqlite", "postgres", "jetstream"}
+var Engines = []string{"sqlite", "postgres", "jetstream", "rabbitmq"}
 
 // Fresh returns the URL of a new, empty queue of engine for the test t: a
 // SQLite file in t's temporary directory, or a River queue or JetStream
-// stream of its own on the server that STRIPEWEBHOOK_POSTGRES_URL or
-// STRIPEWEBHOOK_NATS_URL names, skipping t with the variable's name when
-// it is not set.
+// stream or RabbitMQ queue of its own on the server that
+// STRIPEWEBHOOK_POSTGRES_URL, STRIPEWEBHOOK_NATS_URL or
+// STRIPEWEBHOOK_AMQP_URL names, skipping t with the variable's name when it
+// is not set. A queue on a server is deleted, with what it holds, when t
+// ends.
 func Fresh(t testing.TB, engine string) string {
 	t.Helper()
 	ns := queuetest.Namespace(t)
@@ -32,13 +40,37 @@ func Fresh(t testing.TB, engine string) string {
 		return "sqlite://" + filepath.Join(t.TempDir(), "queue.db")
 	case "postgres":
 		u := server("STRIPEWEBHOOK_POSTGRES_URL")
+		t.Cleanup(func() {
+			if conn, err := pgx.Connect(context.Background(), u); err == nil {
+				conn.Exec(context.Background(), `DELETE FROM river_job WHERE queue = $1`, strings.ToLower(ns))
+				conn.Close(context.Background())
+			}
+		})
 		sep := "?"
 		if strings.Contains(u, "?") {
 			sep = "&"
 		}
 		return u + sep + "queue=" + strings.ToLower(ns)
+	case "rabbitmq":
+		u := server("STRIPEWEBHOOK_AMQP_URL")
+		t.Cleanup(func() {
+			if q, err := amqpqueue.New(context.Background(), u, amqpqueue.WithName(ns)); err == nil {
+				q.Delete(context.Background())
+			}
+		})
+		return u + "?queue=" + ns
 	case "jetstream":
-		return server("STRIPEWEBHOOK_NATS_URL") + "?stream=" + ns + "&subject=" + strings.ToLower(ns)
+		u := server("STRIPEWEBHOOK_NATS_URL")
+		t.Cleanup(func() {
+			if nc, err := nats.Connect(u); err == nil {
+				if js, err := jetstream.New(nc); err == nil {
+					js.DeleteStream(context.Background(), ns)
+					js.DeleteStream(context.Background(), ns+"_DEAD")
+				}
+				nc.Close()
+			}
+		})
+		return u + "?stream=" + ns + "&subject=" + strings.ToLower(ns)
 	}
 	t.Fatalf("queueurl.Fresh: no engine %q", engine)
 	return ""

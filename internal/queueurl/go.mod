@@ -11,6 +11,8 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
+require github.com/rabbitmq/amqp091-go v1.16.0 // indirect
+
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -30,6 +32,7 @@ require (
 	github.com/riverqueue/river/rivershared v0.51.1 // indirect
 	github.com/riverqueue/river/rivertype v0.51.1 // indirect
 	github.com/stripe/stripe-go/v82 v82.5.1 // indirect
+	github.com/stripewebhook/stripewebhook/amqpqueue v0.0.0
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.2.0 // indirect
 	github.com/tidwall/pretty v1.2.1 // indirect
@@ -48,3 +51,5 @@ replace (
 	github.com/stripewebhook/stripewebhook/jsqueue => ../../jsqueue
 	github.com/stripewebhook/stripewebhook/rivqueue => ../../rivqueue
 )
+
+replace github.com/stripewebhook/stripewebhook/amqpqueue => ../../amqpqueue

@@ -18,12 +18,13 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, for sqlite://
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/amqpqueue"
 	"github.com/stripewebhook/stripewebhook/jsqueue"
 	"github.com/stripewebhook/stripewebhook/rivqueue"
 )
 
 // Syntax is what Open accepts, for error and usage messages.
-const Syntax = "nats://host:port[?stream=NAME&subject=SUBJECT] (JetStream), postgres://…[&queue=NAME] (River) or sqlite://PATH[?queue=NAME] (River on a local file)"
+const Syntax = "nats://host:port[?stream=NAME&subject=SUBJECT] (JetStream), postgres://…[&queue=NAME] (River), amqp://user:password@host:port/[?queue=NAME] (RabbitMQ) or sqlite://PATH[?queue=NAME] (River on a local file)"
 
 // DefaultPoolConns sizes a PostgreSQL pool unless the URL says
 // pool_max_conns: pgx's default (4 connections on a small machine) queues
@@ -57,6 +58,8 @@ func open(ctx context.Context, raw string, create bool) (stripewebhook.Queue, fu
 		return openSQLite(ctx, u, create)
 	case "nats":
 		return openJetStream(ctx, u)
+	case "amqp", "amqps":
+		return openRabbitMQ(ctx, u)
 	}
 	return nil, nil, fmt.Errorf("%q is not %s", redact(raw), Syntax)
 }
@@ -150,6 +153,18 @@ func openJetStream(ctx context.Context, u *url.URL) (stripewebhook.Queue, func()
 	}
 	nc.Close()
 	return nil, nil, fmt.Errorf("NATS at %s: %w", u.Redacted(), err)
+}
+
+func openRabbitMQ(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {
+	var opts []amqpqueue.Option
+	if name := takeParam(u, "queue"); name != "" {
+		opts = append(opts, amqpqueue.WithName(name))
+	}
+	q, err := amqpqueue.New(ctx, u.String(), opts...)
+	if err != nil {
+		return nil, nil, err // amqpqueue hides the password
+	}
+	return q, func() { q.Close() }, nil
 }
 
 // redact hides a password in a URL that could not be parsed as one.

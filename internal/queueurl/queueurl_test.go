@@ -72,7 +72,7 @@ func TestOpenExisting(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for raw, want := range map[string]string{
-		"amqp://guest:hunter2@localhost/":           "is not nats://",
+		"redis://u:hunter2@localhost/":              "is not nats://",
 		"nats://127.0.0.1:1?stream=S":               "give both stream= and subject=",
 		"postgres://u:hunter2@127.0.0.1:1/db?x=%zz": "",
 		"sqlite://":             "needs a file path",

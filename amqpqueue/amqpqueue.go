@@ -1,0 +1,478 @@
+// Package amqpqueue is a stripewebhook.Queue on RabbitMQ, through
+// github.com/rabbitmq/amqp091-go, for the asynchronous mode: the handler's
+// 200 follows the broker's publisher confirm of a persistent message in a
+// quorum queue, and workers take events with basic.get.
+//
+//	q, err := amqpqueue.New(ctx, "amqp://guest:guest@127.0.0.1:5672/")
+//	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
+//	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+//	go w.Run(ctx)
+//	defer q.Close()
+//
+// Layout, all durable, for a queue named N: the quorum queue N holds the
+// events; the classic queue N.dead holds the dead letters; a retry waits in
+// N.delay.<ms> (a classic queue whose messages expire after ms, power-of-two
+// buckets, into N) and comes back with its attempt count in a header.
+//
+// RabbitMQ has no visibility timeout of its own (an unsettled message comes
+// back only when its channel closes): the Queue puts an event it handed to a
+// worker back after the ack wait, and the broker does when the process dies.
+// The Queue owns its connection and dials again after an outage.
+package amqpqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/stripewebhook/stripewebhook"
+)
+
+// Defaults.
+const (
+	DefaultName    = "stripewebhook"
+	DefaultAckWait = 5 * time.Minute
+)
+
+// Headers of the queued messages.
+const (
+	hdrKey      = "stripewebhook-key"
+	hdrSecret   = "stripewebhook-secret"
+	hdrAttempts = "stripewebhook-attempts" // attempts already made, before a delayed retry
+	hdrReason   = "stripewebhook-reason"
+	hdrAt       = "stripewebhook-dead-at"
+)
+
+// pollEvery bounds how long Receive waits before asking an empty queue again.
+const pollEvery = 100 * time.Millisecond
+
+// Queue is a stripewebhook.Queue on RabbitMQ. It is safe for concurrent use.
+type Queue struct {
+	url, name string
+	ackWait   time.Duration
+
+	mu       sync.Mutex
+	conn     *amqp.Connection
+	pub      *amqp.Channel // confirm mode: Enqueue, retries, dead letters
+	get      *amqp.Channel // basic.get and the acks of what it got
+	declared map[string]bool
+
+	pubMu sync.Mutex // one publish at a time on pub (their confirms are awaited apart)
+}
+
+var _ stripewebhook.Queue = (*Queue)(nil)
+
+// Option configures a Queue.
+type Option func(*Queue)
+
+// WithName replaces DefaultName, to share a broker between applications.
+func WithName(name string) Option { return func(q *Queue) { q.name = name } }
+
+// WithAckWait sets how long a received event may stay unsettled before it
+// is put back for another worker (default DefaultAckWait): longer than the
+// slowest callback.
+func WithAckWait(d time.Duration) Option { return func(q *Queue) { q.ackWait = d } }
+
+// New connects to the broker at url (amqp://user:password@host:port/vhost),
+// declares the queues, and returns the Queue. Close it on shutdown.
+func New(ctx context.Context, url string, opts ...Option) (*Queue, error) {
+	q := &Queue{url: url, name: DefaultName, ackWait: DefaultAckWait, declared: map[string]bool{}}
+	for _, o := range opts {
+		o(q)
+	}
+	if q.name == "" || q.ackWait <= 0 {
+		return nil, errors.New("amqpqueue: a name and a positive ack wait are required")
+	}
+	if _, _, err := q.channels(ctx); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// Close closes the connection: the broker puts back what was received and
+// not settled.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conn == nil {
+		return nil
+	}
+	err := q.conn.Close()
+	q.conn = nil
+	return err
+}
+
+// maxDelay bounds the delay buckets (2^31 ms, 24 days): Stripe stops
+// retrying after three.
+const maxDelayShift = 31
+
+// Delete deletes the queue's RabbitMQ queues — events, dead letters and
+// delays, with what they hold — and closes it: for tests and teardown.
+func (q *Queue) Delete(ctx context.Context) error {
+	if _, _, err := q.channels(ctx); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	ch, err := q.conn.Channel()
+	q.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("amqpqueue: delete: %w", err)
+	}
+	names := []string{q.name, q.name + ".dead"}
+	for shift := range maxDelayShift + 1 {
+		names = append(names, q.delayName(time.Duration(1<<shift)*time.Millisecond))
+	}
+	for _, name := range names {
+		if _, err := ch.QueueDelete(name, false, false, false); err != nil {
+			q.Close()
+			return fmt.Errorf("amqpqueue: delete %s: %w", name, err)
+		}
+	}
+	return q.Close()
+}
+
+// channels returns the publishing and the getting channel: a channel the
+// broker closed (after a channel error) is opened again, and a lost
+// connection is dialled again, with the queues declared.
+func (q *Queue) channels(ctx context.Context) (pub, get *amqp.Channel, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conn != nil && !q.conn.IsClosed() {
+		if q.pub.IsClosed() {
+			q.pub, err = openPublisher(q.conn)
+		}
+		if err == nil && q.get.IsClosed() {
+			q.get, err = q.conn.Channel()
+		}
+		if err == nil {
+			return q.pub, q.get, nil
+		}
+	}
+	if q.conn != nil {
+		q.conn.Close()
+		q.conn = nil
+	}
+	conn, err := amqp.DialConfig(q.url, amqp.Config{Dial: dialer(ctx)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("amqpqueue: dial %s: %w", redacted(q.url), err)
+	}
+	if pub, get, err = q.setUp(conn); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("amqpqueue: %w", err)
+	}
+	q.conn, q.pub, q.get, q.declared = conn, pub, get, map[string]bool{}
+	return pub, get, nil
+}
+
+// openPublisher opens a channel in confirm mode.
+func openPublisher(conn *amqp.Connection) (*amqp.Channel, error) {
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	return ch, err
+}
+
+// dialer bounds the dial by ctx and 5 seconds.
+func dialer(ctx context.Context) func(network, addr string) (net.Conn, error) {
+	return func(network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+func (q *Queue) setUp(conn *amqp.Connection) (pub, get *amqp.Channel, err error) {
+	if pub, err = openPublisher(conn); err != nil {
+		return nil, nil, err
+	}
+	if _, err = pub.QueueDeclare(q.name, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		return nil, nil, fmt.Errorf("queue %s: %w", q.name, err)
+	}
+	if _, err = pub.QueueDeclare(q.name+".dead", true, false, false, false, nil); err != nil {
+		return nil, nil, fmt.Errorf("queue %s.dead: %w", q.name, err)
+	}
+	if get, err = conn.Channel(); err != nil {
+		return nil, nil, err
+	}
+	return pub, get, nil
+}
+
+// publish sends msg to the queue named key and waits for the broker's
+// confirm: the message is then stored.
+func (q *Queue) publish(ctx context.Context, key string, msg amqp.Publishing) error {
+	pub, _, err := q.channels(ctx)
+	if err != nil {
+		return err
+	}
+	msg.DeliveryMode = amqp.Persistent
+	q.pubMu.Lock()
+	c, err := pub.PublishWithDeferredConfirmWithContext(ctx, "", key, true, false, msg)
+	q.pubMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("amqpqueue: publish: %w", err)
+	}
+	ok, err := c.WaitContext(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("amqpqueue: publish: %w", err)
+	case !ok:
+		return errors.New("amqpqueue: publish: the broker refused the message (nack)")
+	}
+	return nil
+}
+
+// Enqueue publishes m as a persistent message and waits for the broker's
+// confirm.
+func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
+	err := q.publish(ctx, q.name, amqp.Publishing{
+		MessageId: m.ID, Timestamp: time.Now(), ContentType: "application/json", Body: m.Payload,
+		Headers: amqp.Table{hdrKey: m.Key, hdrSecret: m.Secret},
+	})
+	if err != nil {
+		return fmt.Errorf("%w (event %s)", err, m.ID)
+	}
+	return nil
+}
+
+// Receive waits for the next event, asking the queue again every 100 ms
+// while it is empty.
+func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
+	for {
+		_, get, err := q.channels(ctx)
+		if err != nil {
+			return nil, err
+		}
+		msg, ok, err := get.Get(q.name, false)
+		if err != nil {
+			return nil, fmt.Errorf("amqpqueue: receive: %w", err)
+		}
+		if ok {
+			return q.deliver(get, msg), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+func (q *Queue) deliver(ch *amqp.Channel, msg amqp.Delivery) *delivery {
+	attempts, _ := msg.Headers[hdrAttempts].(int32)
+	redelivered, _ := msg.Headers["x-delivery-count"].(int64) // quorum queues count the returns
+	d := &delivery{q: q, ch: ch, msg: msg, attempt: int(attempts) + int(redelivered) + 1}
+	d.timer = time.AfterFunc(q.ackWait, func() { d.settle(func() error { return ch.Nack(msg.DeliveryTag, false, true) }) })
+	return d
+}
+
+type delivery struct {
+	q       *Queue
+	ch      *amqp.Channel
+	msg     amqp.Delivery
+	attempt int
+	timer   *time.Timer
+
+	mu      sync.Mutex
+	settled bool
+}
+
+// errExpired is what settling a delivery returns after its ack wait.
+var errExpired = errors.New("amqpqueue: the ack wait passed; the event was put back for another worker")
+
+// settle runs fn once, unless the delivery was settled or put back.
+func (d *delivery) settle(fn func() error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return errExpired
+	}
+	d.settled = true
+	d.timer.Stop()
+	return fn()
+}
+
+func messageOf(msg amqp.Delivery) stripewebhook.Message {
+	key, _ := msg.Headers[hdrKey].(string)
+	secret, _ := msg.Headers[hdrSecret].(string)
+	return stripewebhook.Message{ID: msg.MessageId, Key: key, Secret: secret, Payload: msg.Body}
+}
+
+func (d *delivery) Message() stripewebhook.Message { return messageOf(d.msg) }
+func (d *delivery) Attempt() int                   { return d.attempt }
+func (d *delivery) EnqueuedAt() time.Time          { return d.msg.Timestamp }
+
+// Ack removes the event.
+func (d *delivery) Ack(context.Context) error {
+	return d.settle(func() error { return d.ch.Ack(d.msg.DeliveryTag, false) })
+}
+
+// Retry publishes the event to the delay queue of the bucket of delay
+// (confirmed), then removes it: it comes back to the queue after the delay.
+func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
+	bucket := delayBucket(delay)
+	name := d.q.delayName(bucket)
+	if err := d.q.declareDelay(ctx, name, bucket); err != nil {
+		return err
+	}
+	return d.moveTo(ctx, name, amqp.Table{hdrAttempts: int32(d.attempt)})
+}
+
+// DeadLetter publishes the event to the dead-letter queue with reason
+// (confirmed), then removes it.
+func (d *delivery) DeadLetter(ctx context.Context, reason string) error {
+	return d.moveTo(ctx, d.q.name+".dead", amqp.Table{
+		hdrAttempts: int32(d.attempt), hdrReason: reason, hdrAt: time.Now().UTC().Format(time.RFC3339),
+	})
+}
+
+// moveTo republishes the message to the queue named key with extra
+// headers, then acknowledges the original: never lost, at worst twice.
+func (d *delivery) moveTo(ctx context.Context, key string, extra amqp.Table) error {
+	return d.settle(func() error {
+		headers := amqp.Table{}
+		for k, v := range d.msg.Headers {
+			if k != "x-delivery-count" && k != "x-death" {
+				headers[k] = v
+			}
+		}
+		for k, v := range extra {
+			headers[k] = v
+		}
+		err := d.q.publish(ctx, key, amqp.Publishing{
+			MessageId: d.msg.MessageId, Timestamp: d.msg.Timestamp, ContentType: d.msg.ContentType, Body: d.msg.Body, Headers: headers,
+		})
+		if err != nil {
+			d.ch.Nack(d.msg.DeliveryTag, false, true)
+			return err
+		}
+		return d.ch.Ack(d.msg.DeliveryTag, false)
+	})
+}
+
+// delayBucket rounds delay up to a power of two of milliseconds, so that a
+// few delay queues serve every backoff.
+func delayBucket(delay time.Duration) time.Duration {
+	ms := min(max(delay.Milliseconds(), 1), 1<<maxDelayShift)
+	return time.Duration(uint64(1)<<bits.Len64(uint64(ms-1))) * time.Millisecond
+}
+
+// delayName is the name of the delay queue of a bucket.
+func (q *Queue) delayName(bucket time.Duration) string {
+	return q.name + ".delay." + strconv.FormatInt(bucket.Milliseconds(), 10)
+}
+
+// declareDelay declares the delay queue name: its messages expire after
+// ttl into the main queue.
+func (q *Queue) declareDelay(ctx context.Context, name string, ttl time.Duration) error {
+	pub, _, err := q.channels(ctx)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	done := q.declared[name]
+	q.mu.Unlock()
+	if done {
+		return nil
+	}
+	q.pubMu.Lock()
+	_, err = pub.QueueDeclare(name, true, false, false, false, amqp.Table{
+		"x-message-ttl": ttl.Milliseconds(), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": q.name,
+	})
+	q.pubMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("amqpqueue: queue %s: %w", name, err)
+	}
+	q.mu.Lock()
+	q.declared[name] = true
+	q.mu.Unlock()
+	return nil
+}
+
+// eachDead reads the dead-letter queue on a channel of its own without
+// settling anything, until fn returns false or the queue is read; closing
+// the channel puts back what fn did not acknowledge, in its place.
+func (q *Queue) eachDead(ctx context.Context, fn func(ch *amqp.Channel, msg amqp.Delivery) (bool, error)) error {
+	if _, _, err := q.channels(ctx); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	ch, err := q.conn.Channel()
+	q.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("amqpqueue: dead letters: %w", err)
+	}
+	defer ch.Close()
+	for ctx.Err() == nil {
+		msg, ok, err := ch.Get(q.name+".dead", false)
+		if err != nil {
+			return fmt.Errorf("amqpqueue: dead letters: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		if more, err := fn(ch, msg); err != nil || !more {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// DeadLetters lists the dead-letter queue, oldest first. Two listings at
+// once each see part of it.
+func (q *Queue) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLetter, error) {
+	var out []stripewebhook.DeadLetter
+	err := q.eachDead(ctx, func(ch *amqp.Channel, msg amqp.Delivery) (bool, error) {
+		attempts, _ := msg.Headers[hdrAttempts].(int32)
+		reason, _ := msg.Headers[hdrReason].(string)
+		at, _ := msg.Headers[hdrAt].(string)
+		when, _ := time.Parse(time.RFC3339, at)
+		out = append(out, stripewebhook.DeadLetter{Message: messageOf(msg), Reason: reason, Attempts: int(attempts), At: when})
+		return true, nil
+	})
+	return out, err
+}
+
+// Replay queues the dead letter of event id again, with no attempt spent,
+// and removes it from the dead-letter queue.
+func (q *Queue) Replay(ctx context.Context, id string) error {
+	found := false
+	err := q.eachDead(ctx, func(ch *amqp.Channel, msg amqp.Delivery) (bool, error) {
+		if msg.MessageId != id {
+			return true, nil
+		}
+		found = true
+		m := messageOf(msg)
+		if err := q.publish(ctx, q.name, amqp.Publishing{
+			MessageId: id, Timestamp: time.Now(), ContentType: msg.ContentType, Body: msg.Body,
+			Headers: amqp.Table{hdrKey: m.Key, hdrSecret: m.Secret},
+		}); err != nil {
+			return false, err
+		}
+		return false, ch.Ack(msg.DeliveryTag, false)
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("amqpqueue: replay %s: %w", id, err)
+	case !found:
+		return fmt.Errorf("amqpqueue: replay %s: %w", id, stripewebhook.ErrNoDeadLetter)
+	}
+	return nil
+}
+
+// redacted hides the password of an amqp URL.
+func redacted(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "the broker"
+}

@@ -1,0 +1,135 @@
+package amqpqueue_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/amqpqueue"
+	"github.com/stripewebhook/stripewebhook/queuetest"
+)
+
+// envURL names the RabbitMQ broker the tests use; scripts/test.sh sets it.
+const envURL = "STRIPEWEBHOOK_AMQP_URL"
+
+func amqpURL(t *testing.T) string {
+	u := os.Getenv(envURL)
+	if u == "" {
+		t.Skipf("set %s (e.g. amqp://guest:guest@127.0.0.1:5672/) to run the RabbitMQ queue tests against a real broker", envURL)
+	}
+	return u
+}
+
+// open opens the queue of namespace ns on the broker at raw, and deletes
+// its queues when the test ends.
+func open(t *testing.T, raw, ns string) stripewebhook.Queue {
+	q, err := amqpqueue.New(context.Background(), raw, amqpqueue.WithName(ns), amqpqueue.WithAckWait(time.Second))
+	if err != nil {
+		t.Fatalf("%s cannot be reached: %v", envURL, err)
+	}
+	t.Cleanup(func() {
+		if err := q.Delete(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return q
+}
+
+func TestConformance(t *testing.T) {
+	raw := amqpURL(t)
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuetest.Run(t, queuetest.Config{
+		Open:    func(t *testing.T, ns string) stripewebhook.Queue { return open(t, raw, ns) },
+		AckWait: time.Second,
+		Backend: u.Host,
+		OpenVia: func(t *testing.T, ns, addr string) stripewebhook.Queue {
+			v := *u
+			v.Host = addr
+			return open(t, v.String(), ns)
+		},
+	})
+}
+
+// A broker that cannot be reached is an error at New, without the URL's
+// password.
+func TestNewUnreachable(t *testing.T) {
+	_, err := amqpqueue.New(context.Background(), "amqp://guest:hunter2@127.0.0.1:1/")
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("%v", err)
+	}
+	if _, err := amqpqueue.New(context.Background(), "amqp://127.0.0.1:1/", amqpqueue.WithAckWait(0)); err == nil {
+		t.Fatal("a zero ack wait was accepted")
+	}
+}
+
+// A channel error (here: a delay queue declared elsewhere with other
+// arguments) closes the channel; the retry fails, the event comes back
+// after the ack wait, and the queue opens another channel and goes on.
+func TestChannelErrorRecovers(t *testing.T) {
+	raw := amqpURL(t)
+	ns := queuetest.Namespace(t)
+	q := open(t, raw, ns)
+	conn, err := amqp.Dial(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(ns+".delay.16", true, false, false, false, amqp.Table{"x-message-ttl": int64(5)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := q.Enqueue(ctx, stripewebhook.Message{ID: ns + "1", Key: "k", Payload: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := q.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Retry(ctx, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "PRECONDITION_FAILED") {
+		t.Fatalf("retry into a queue declared otherwise: %v", err)
+	}
+	if err := q.Enqueue(ctx, stripewebhook.Message{ID: ns + "2", Key: "k", Payload: []byte("{}")}); err != nil {
+		t.Fatalf("enqueue after the channel error: %v", err)
+	}
+	got := map[string]int{}
+	for len(got) < 2 {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d, err := q.Receive(rctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("received %v: %v", got, err)
+		}
+		got[d.Message().ID] = d.Attempt()
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got[ns+"1"] != 2 || got[ns+"2"] != 1 {
+		t.Fatalf("attempts %v: the failed retry comes back once, as attempt 2", got)
+	}
+}
+
+func TestDelayBucket(t *testing.T) {
+	for delay, want := range map[time.Duration]time.Duration{
+		0: time.Millisecond, time.Millisecond: time.Millisecond, 10 * time.Millisecond: 16 * time.Millisecond,
+		time.Second: 1024 * time.Millisecond, 1024 * time.Millisecond: 1024 * time.Millisecond,
+		10 * time.Minute: 1 << 20 * time.Millisecond, 365 * 24 * time.Hour: 1 << 31 * time.Millisecond,
+	} {
+		if got := amqpqueue.DelayBucket(delay); got != want {
+			t.Errorf("%v: bucket %v, want %v", delay, got, want)
+		}
+	}
+}

@@ -1,0 +1,3 @@
+package amqpqueue
+
+var DelayBucket = delayBucket
