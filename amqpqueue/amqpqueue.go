@@ -18,6 +18,11 @@
 // back only when its channel closes): the Queue puts an event it handed to a
 // worker back after the ack wait, and the broker does when the process dies.
 // The Queue owns its connection and dials again after an outage.
+//
+// Two limits of RabbitMQ show: a delivery's EnqueuedAt is to the second
+// (AMQP's timestamp), and a message published while its queue is being
+// deleted by an operator is confirmed and dropped (do not delete N while the
+// application runs).
 package amqpqueue
 
 import (
@@ -60,6 +65,7 @@ type Queue struct {
 	ackWait   time.Duration
 
 	mu       sync.Mutex
+	closed   bool
 	conn     *amqp.Connection
 	pub      *amqp.Channel // confirm mode: Enqueue, retries, dead letters
 	get      *amqp.Channel // basic.get and the acks of what it got
@@ -97,11 +103,15 @@ func New(ctx context.Context, url string, opts ...Option) (*Queue, error) {
 	return q, nil
 }
 
+// ErrClosed is returned once the Queue is closed.
+var ErrClosed = errors.New("amqpqueue: closed")
+
 // Close closes the connection: the broker puts back what was received and
-// not settled.
+// not settled. The Queue is not used after it.
 func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.closed = true
 	if q.conn == nil {
 		return nil
 	}
@@ -145,6 +155,9 @@ func (q *Queue) Delete(ctx context.Context) error {
 func (q *Queue) channels(ctx context.Context) (pub, get *amqp.Channel, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.closed {
+		return nil, nil, ErrClosed
+	}
 	if q.conn != nil && !q.conn.IsClosed() {
 		if q.pub.IsClosed() {
 			q.pub, err = openPublisher(q.conn)

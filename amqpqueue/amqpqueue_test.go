@@ -2,6 +2,7 @@ package amqpqueue_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -68,6 +69,19 @@ func TestNewUnreachable(t *testing.T) {
 	}
 	if _, err := amqpqueue.New(context.Background(), "amqp://127.0.0.1:1/", amqpqueue.WithAckWait(0)); err == nil {
 		t.Fatal("a zero ack wait was accepted")
+	}
+}
+
+func TestClosed(t *testing.T) {
+	ns := queuetest.Namespace(t)
+	open(t, amqpURL(t), ns) // deletes the queues at the end
+	q, err := amqpqueue.New(context.Background(), amqpURL(t), amqpqueue.WithName(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if err := q.Enqueue(context.Background(), stripewebhook.Message{ID: "evt_1", Payload: []byte("{}")}); !errors.Is(err, amqpqueue.ErrClosed) {
+		t.Fatalf("enqueue after Close: %v", err)
 	}
 }
 
