@@ -11,8 +11,10 @@ require (
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
+	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stripe/stripe-go/v82 v82.5.1
+	github.com/stripewebhook/stripewebhook/amqpqueue v0.0.0
 	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0
 	github.com/stripewebhook/stripewebhook/pgstore v0.0.0
 	github.com/stripewebhook/stripewebhook/redisstore v0.0.0
@@ -30,6 +32,7 @@ require (
 	github.com/riverqueue/river v0.51.1 // indirect
 	github.com/riverqueue/river/riverdriver v0.51.1 // indirect
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.1 // indirect
+	github.com/riverqueue/river/riverdriver/riversqlite v0.49.0 // indirect
 	github.com/riverqueue/river/rivershared v0.51.1 // indirect
 	github.com/riverqueue/river/rivertype v0.51.1 // indirect
 	github.com/tidwall/gjson v1.20.0 // indirect
@@ -39,7 +42,7 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
 
@@ -52,3 +55,5 @@ replace github.com/stripewebhook/stripewebhook/redisstore => ../redisstore
 replace github.com/stripewebhook/stripewebhook/jsqueue => ../jsqueue
 
 replace github.com/stripewebhook/stripewebhook/rivqueue => ../rivqueue
+
+replace github.com/stripewebhook/stripewebhook/amqpqueue => ../amqpqueue

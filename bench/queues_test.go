@@ -16,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/amqpqueue"
 	"github.com/stripewebhook/stripewebhook/bench/internal/load"
 	"github.com/stripewebhook/stripewebhook/jsqueue"
 	"github.com/stripewebhook/stripewebhook/rivqueue"
@@ -38,6 +40,74 @@ type engine struct {
 var engines = []engine{
 	{"jetstream", "STRIPEWEBHOOK_NATS_URL", openJetStream, publishLoop},
 	{"river", "STRIPEWEBHOOK_POSTGRES_URL", openRiver, func(b *testing.B, url, _ string, clients int) float64 { return pgbench(b, url, clients) }},
+	{"rabbitmq", "STRIPEWEBHOOK_AMQP_URL", openRabbitMQ, confirmLoop},
+}
+
+func openRabbitMQ(b *testing.B, url, ns string) stripewebhook.Queue {
+	q, err := amqpqueue.New(context.Background(), url, amqpqueue.WithName(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { q.Delete(context.Background()) })
+	return q
+}
+
+// confirmLoop publishes persistent messages to a quorum queue from clients
+// goroutines, each on a channel of its own and waiting for each confirm,
+// for 3 seconds.
+func confirmLoop(b *testing.B, url, ns string, clients int) float64 {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	name := ns + "_LIMIT"
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		b.Fatal(err)
+	}
+	defer ch.QueueDelete(name, false, false, false)
+	payload := webhooktest.Fixture(b, "payment_intent.succeeded")
+	var mu sync.Mutex
+	total := 0
+	deadline := time.Now().Add(3 * time.Second)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pc, err := conn.Channel()
+			if err == nil {
+				err = pc.Confirm(false)
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n := 0
+			for ; time.Now().Before(deadline); n++ {
+				c, err := pc.PublishWithDeferredConfirm("", name, true, false, amqp.Publishing{
+					DeliveryMode: amqp.Persistent, MessageId: fmt.Sprint(n), Body: payload,
+					Headers: amqp.Table{"stripewebhook-key": "pi_limit", "stripewebhook-secret": "main"},
+				})
+				if err == nil && !c.Wait() {
+					err = fmt.Errorf("nack")
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return float64(total) / 3
 }
 
 func openJetStream(b *testing.B, url, ns string) stripewebhook.Queue {
