@@ -333,7 +333,7 @@ func TestRefusesMalformedSecrets(t *testing.T) {
 // Two replicas on one shared store: every event, delivered to both at
 // once, prints its line exactly once between them.
 func TestTwoReplicasShareAStore(t *testing.T) {
-	for _, envs := range [][]string{{"STRIPEWEBHOOK_REDIS_URL"}, {"STRIPEWEBHOOK_POSTGRES_URL"}, {"STRIPEWEBHOOK_REDIS_URL", "STRIPEWEBHOOK_NATS_URL"}, {"STRIPEWEBHOOK_POSTGRES_URL", "STRIPEWEBHOOK_POSTGRES_URL"}} {
+	for _, envs := range [][]string{{"STRIPEWEBHOOK_REDIS_URL"}, {"STRIPEWEBHOOK_POSTGRES_URL"}, {"STRIPEWEBHOOK_REDIS_URL", "STRIPEWEBHOOK_NATS_URL"}, {"STRIPEWEBHOOK_POSTGRES_URL", "STRIPEWEBHOOK_POSTGRES_URL"}, {"STRIPEWEBHOOK_REDIS_URL", "STRIPEWEBHOOK_AMQP_URL"}} {
 		t.Run(strings.Join(envs, "+"), func(t *testing.T) { // dedup, then queue
 			var args []string
 			for i, env := range envs {
