@@ -252,6 +252,7 @@ func p99(lat []time.Duration) time.Duration {
 //
 //	STRIPEWEBHOOK_NATS_URL=nats://127.0.0.1:4222 \
 //	STRIPEWEBHOOK_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+//	STRIPEWEBHOOK_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
 //	go test -run '^$' -bench QueueAck -benchtime 1x ./bench/
 func BenchmarkQueueAck(b *testing.B) {
 	base := webhooktest.Fixture(b, "payment_intent.succeeded")
