@@ -297,6 +297,11 @@ func (q *Queue[TTx]) handOff(ctx context.Context, d *delivery) error {
 	case err := <-d.settled:
 		return err
 	case <-ctx.Done(): // past the visibility timeout, or River stopping
+		select {
+		case err := <-d.settled: // settled just before: select picks either ready case at random
+			return err
+		default:
+		}
 		return fmt.Errorf("rivqueue: %s not settled: %w", d.args.EventID, ctx.Err())
 	}
 }
