@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/amqpqueue"
+	"github.com/stripewebhook/stripewebhook/dedupstoretest"
 	"github.com/stripewebhook/stripewebhook/queuetest"
 )
 
@@ -20,11 +20,7 @@ import (
 const envURL = "STRIPEWEBHOOK_AMQP_URL"
 
 func amqpURL(t *testing.T) string {
-	u := os.Getenv(envURL)
-	if u == "" {
-		t.Skipf("set %s (e.g. amqp://guest:guest@127.0.0.1:5672/) to run the RabbitMQ queue tests against a real broker", envURL)
-	}
-	return u
+	return dedupstoretest.ServerURL(t, envURL, "amqp://guest:guest@127.0.0.1:5672/")
 }
 
 // open opens the queue of namespace ns on the broker at raw, and deletes

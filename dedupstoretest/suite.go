@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,6 +58,18 @@ func Run(t *testing.T, c Config) {
 	if c.NewVia != nil && c.Backend != "" {
 		t.Run("Outage", func(t *testing.T) { Outage(t, c) })
 	}
+}
+
+// ServerURL returns the URL of the real server a test needs, from the
+// environment variable env, or skips t naming env and an example value: a
+// plain go test runs everywhere, and says how to run the rest.
+func ServerURL(t testing.TB, env, example string) string {
+	t.Helper()
+	u := os.Getenv(env)
+	if u == "" {
+		t.Skipf("set %s (e.g. %s) to run the tests that need that server", env, example)
+	}
+	return u
 }
 
 // Key returns a fresh random key, so that runs never see each other's.

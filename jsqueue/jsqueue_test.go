@@ -3,7 +3,6 @@ package jsqueue_test
 import (
 	"context"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/dedupstoretest"
 	"github.com/stripewebhook/stripewebhook/jsqueue"
 	"github.com/stripewebhook/stripewebhook/queuetest"
 )
@@ -21,11 +21,7 @@ import (
 const envURL = "STRIPEWEBHOOK_NATS_URL"
 
 func natsURL(t *testing.T) string {
-	u := os.Getenv(envURL)
-	if u == "" {
-		t.Skipf("set %s (e.g. nats://127.0.0.1:4222, a server with JetStream) to run the JetStream queue tests against a real server", envURL)
-	}
-	return u
+	return dedupstoretest.ServerURL(t, envURL, "nats://127.0.0.1:4222, a server with JetStream")
 }
 
 // open connects to url and opens the queue of namespace ns.

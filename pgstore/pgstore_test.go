@@ -20,11 +20,7 @@ import (
 const envURL = "STRIPEWEBHOOK_POSTGRES_URL"
 
 func dsn(t *testing.T) string {
-	u := os.Getenv(envURL)
-	if u == "" {
-		t.Skipf("set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL store tests against a real server", envURL)
-	}
-	return u
+	return dedupstoretest.ServerURL(t, envURL, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 }
 
 func pool(t *testing.T, dsn string) *pgxpool.Pool {

@@ -18,11 +18,7 @@ import (
 const envURL = "STRIPEWEBHOOK_REDIS_URL"
 
 func options(t *testing.T) *redis.Options {
-	url := os.Getenv(envURL)
-	if url == "" {
-		t.Skipf("set %s (e.g. redis://127.0.0.1:6379/0) to run the Redis store tests against a real server", envURL)
-	}
-	opt, err := redis.ParseURL(url)
+	opt, err := redis.ParseURL(dedupstoretest.ServerURL(t, envURL, "redis://127.0.0.1:6379/0"))
 	if err != nil {
 		t.Fatalf("%s: %v", envURL, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/dedupstoretest"
 	"github.com/stripewebhook/stripewebhook/queuetest"
 	"github.com/stripewebhook/stripewebhook/rivqueue"
 )
@@ -23,11 +23,7 @@ import (
 const envURL = "STRIPEWEBHOOK_POSTGRES_URL"
 
 func dsn(t *testing.T) string {
-	u := os.Getenv(envURL)
-	if u == "" {
-		t.Skipf("set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the River queue tests against a real server", envURL)
-	}
-	return u
+	return dedupstoretest.ServerURL(t, envURL, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 }
 
 var migrate sync.Once

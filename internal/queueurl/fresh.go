@@ -2,7 +2,6 @@ package queueurl
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stripewebhook/stripewebhook/amqpqueue"
+	"github.com/stripewebhook/stripewebhook/dedupstoretest"
 	"github.com/stripewebhook/stripewebhook/queuetest"
 )
 
@@ -28,18 +28,11 @@ var Engines = []string{"sqlite", "postgres", "jetstream", "rabbitmq"}
 func Fresh(t testing.TB, engine string) string {
 	t.Helper()
 	ns := queuetest.Namespace(t)
-	server := func(env string) string {
-		u := os.Getenv(env)
-		if u == "" {
-			t.Skipf("set %s to run against %s", env, engine)
-		}
-		return u
-	}
 	switch engine {
 	case "sqlite":
 		return "sqlite://" + filepath.Join(t.TempDir(), "queue.db")
 	case "postgres":
-		u := server("STRIPEWEBHOOK_POSTGRES_URL")
+		u := dedupstoretest.ServerURL(t, "STRIPEWEBHOOK_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 		t.Cleanup(func() {
 			if conn, err := pgx.Connect(context.Background(), u); err == nil {
 				conn.Exec(context.Background(), `DELETE FROM river_job WHERE queue = $1`, strings.ToLower(ns))
@@ -52,7 +45,7 @@ func Fresh(t testing.TB, engine string) string {
 		}
 		return u + sep + "queue=" + strings.ToLower(ns)
 	case "rabbitmq":
-		u := server("STRIPEWEBHOOK_AMQP_URL")
+		u := dedupstoretest.ServerURL(t, "STRIPEWEBHOOK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 		t.Cleanup(func() {
 			if q, err := amqpqueue.New(context.Background(), u, amqpqueue.WithName(ns)); err == nil {
 				q.Delete(context.Background())
@@ -60,7 +53,7 @@ func Fresh(t testing.TB, engine string) string {
 		})
 		return u + "?queue=" + ns
 	case "jetstream":
-		u := server("STRIPEWEBHOOK_NATS_URL")
+		u := dedupstoretest.ServerURL(t, "STRIPEWEBHOOK_NATS_URL", "nats://127.0.0.1:4222")
 		t.Cleanup(func() {
 			if nc, err := nats.Connect(u); err == nil {
 				if js, err := jetstream.New(nc); err == nil {
