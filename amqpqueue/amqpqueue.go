@@ -127,12 +127,7 @@ const maxDelayShift = 31
 // Delete deletes the queue's RabbitMQ queues — events, dead letters and
 // delays, with what they hold — and closes it: for tests and teardown.
 func (q *Queue) Delete(ctx context.Context) error {
-	if _, _, err := q.channels(ctx); err != nil {
-		return err
-	}
-	q.mu.Lock()
-	ch, err := q.conn.Channel()
-	q.mu.Unlock()
+	ch, err := q.sideChannel(ctx)
 	if err != nil {
 		return fmt.Errorf("amqpqueue: delete: %w", err)
 	}
@@ -183,6 +178,20 @@ func (q *Queue) channels(ctx context.Context) (pub, get *amqp.Channel, err error
 	}
 	q.conn, q.pub, q.get, q.declared = conn, pub, get, map[string]bool{}
 	return pub, get, nil
+}
+
+// sideChannel opens a channel of its own on the connection, for work whose
+// errors or unacknowledged messages must not touch the shared channels.
+func (q *Queue) sideChannel(ctx context.Context) (*amqp.Channel, error) {
+	if _, _, err := q.channels(ctx); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conn == nil {
+		return nil, ErrClosed
+	}
+	return q.conn.Channel()
 }
 
 // openPublisher opens a channel in confirm mode.
@@ -415,12 +424,7 @@ func (q *Queue) declareDelay(ctx context.Context, name string, ttl time.Duration
 // settling anything, until fn returns false or the queue is read; closing
 // the channel puts back what fn did not acknowledge, in its place.
 func (q *Queue) eachDead(ctx context.Context, fn func(ch *amqp.Channel, msg amqp.Delivery) (bool, error)) error {
-	if _, _, err := q.channels(ctx); err != nil {
-		return err
-	}
-	q.mu.Lock()
-	ch, err := q.conn.Channel()
-	q.mu.Unlock()
+	ch, err := q.sideChannel(ctx)
 	if err != nil {
 		return fmt.Errorf("amqpqueue: dead letters: %w", err)
 	}

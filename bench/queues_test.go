@@ -71,43 +71,26 @@ func confirmLoop(b *testing.B, url, ns string, clients int) float64 {
 	}
 	defer ch.QueueDelete(name, false, false, false)
 	payload := webhooktest.Fixture(b, "payment_intent.succeeded")
-	var mu sync.Mutex
-	total := 0
-	deadline := time.Now().Add(3 * time.Second)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pc, err := conn.Channel()
-			if err == nil {
-				err = pc.Confirm(false)
+	return loadFor3s(b, clients, func(g int) func(n int) error {
+		pc, err := conn.Channel()
+		if err == nil {
+			err = pc.Confirm(false)
+		}
+		if err != nil {
+			b.Error(err)
+			return nil
+		}
+		return func(n int) error {
+			c, err := pc.PublishWithDeferredConfirm("", name, true, false, amqp.Publishing{
+				DeliveryMode: amqp.Persistent, MessageId: fmt.Sprint(n), Body: payload,
+				Headers: amqp.Table{"stripewebhook-key": "pi_limit", "stripewebhook-secret": "main"},
+			})
+			if err == nil && !c.Wait() {
+				err = fmt.Errorf("nack")
 			}
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			n := 0
-			for ; time.Now().Before(deadline); n++ {
-				c, err := pc.PublishWithDeferredConfirm("", name, true, false, amqp.Publishing{
-					DeliveryMode: amqp.Persistent, MessageId: fmt.Sprint(n), Body: payload,
-					Headers: amqp.Table{"stripewebhook-key": "pi_limit", "stripewebhook-secret": "main"},
-				})
-				if err == nil && !c.Wait() {
-					err = fmt.Errorf("nack")
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-			mu.Lock()
-			total += n
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return float64(total) / 3
+			return err
+		}
+	})
 }
 
 func openJetStream(b *testing.B, url, ns string) stripewebhook.Queue {
@@ -170,6 +153,24 @@ func publishLoop(b *testing.B, url, ns string, clients int) float64 {
 	}
 	defer js.DeleteStream(ctx, name)
 	payload := webhooktest.Fixture(b, "payment_intent.succeeded")
+	return loadFor3s(b, clients, func(g int) func(n int) error {
+		return func(n int) error {
+			// The message jsqueue publishes: the payload, the event id as
+			// Nats-Msg-Id and its three headers.
+			id := fmt.Sprintf("limit-%d-%d", g, n)
+			msg := &nats.Msg{Subject: strings.ToLower(name), Data: payload, Header: nats.Header{
+				"Stripewebhook-Event-Id": {id}, jetstream.MsgIDHeader: {id}, "Stripewebhook-Key": {"pi_limit"}, "Stripewebhook-Secret": {"main"},
+			}}
+			_, err := js.PublishMsg(ctx, msg)
+			return err
+		}
+	})
+}
+
+// loadFor3s runs clients goroutines for 3 seconds, each calling the
+// function that start(g) returns (nil: none) for n = 0, 1, … until the
+// time is up or it fails, and returns the calls per second.
+func loadFor3s(b *testing.B, clients int, start func(g int) func(n int) error) float64 {
 	var mu sync.Mutex
 	total := 0
 	deadline := time.Now().Add(3 * time.Second)
@@ -178,15 +179,13 @@ func publishLoop(b *testing.B, url, ns string, clients int) float64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			call := start(g)
+			if call == nil {
+				return
+			}
 			n := 0
 			for ; time.Now().Before(deadline); n++ {
-				// The message jsqueue publishes: the payload, the event id as
-				// Nats-Msg-Id and its three headers.
-				id := fmt.Sprintf("limit-%d-%d", g, n)
-				msg := &nats.Msg{Subject: strings.ToLower(name), Data: payload, Header: nats.Header{
-					"Stripewebhook-Event-Id": {id}, jetstream.MsgIDHeader: {id}, "Stripewebhook-Key": {"pi_limit"}, "Stripewebhook-Secret": {"main"},
-				}}
-				if _, err := js.PublishMsg(ctx, msg); err != nil {
+				if err := call(n); err != nil {
 					b.Error(err)
 					return
 				}
