@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,6 +242,24 @@ func ackServer(b *testing.B, q stripewebhook.Queue, work time.Duration, workers 
 	return srv
 }
 
+// bareServer serves a handler that enqueues each request's body as it is:
+// what HTTP and the engine cost without stripewebhook.
+func bareServer(b *testing.B, q stripewebhook.Queue) *httptest.Server {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err == nil {
+			id := "evt_bare_" + strconv.FormatInt(n.Add(1), 10)
+			err = q.Enqueue(r.Context(), stripewebhook.Message{ID: id, Key: id, Payload: body})
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
 func p99(lat []time.Duration) time.Duration {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return lat[len(lat)*99/100]
@@ -307,10 +328,18 @@ func BenchmarkQueueAck(b *testing.B) {
 				burst(b, srv.URL, ns+"_warm_", 200, conns)
 				_, wall := burst(b, srv.URL, ns+"_", 5000, conns)
 				rate := 5000 / wall.Seconds()
+				// The floor of any HTTP endpoint on this engine: a bare
+				// handler that reads the body and enqueues it, with no
+				// verification, no parsing, no store.
+				bare := bareServer(b, e.open(b, url, ns+"_BARE"))
+				burst(b, bare.URL, ns+"_bare_warm_", 200, conns)
+				_, bareWall := burst(b, bare.URL, ns+"_bare_", 5000, conns)
+				bareRate := 5000 / bareWall.Seconds()
 				limit := e.limit(b, url, ns, conns)
 				b.ReportMetric(rate, "acks/s")
 				b.ReportMetric(rate/limit, "of-limit")
-				fmt.Printf("ratio queue %-9s %d conns: durable acks %.0f/s, engine limit (%d clients) %.0f/s: %.2f\n", e.name, conns, rate, conns, limit, rate/limit)
+				fmt.Printf("ratio queue %-9s %d conns: durable acks %.0f/s, engine limit (%d clients) %.0f/s: %.2f; a bare HTTP handler enqueueing %.0f/s: %.2f of the limit, the handler %.2f of it\n",
+					e.name, conns, rate, conns, limit, rate/limit, bareRate, bareRate/limit, rate/bareRate)
 			})
 		}
 		if noop > 0 && slow > 0 {
