@@ -230,14 +230,11 @@ func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), er
 		}
 		return store, func() { client.Close() }, nil
 	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
-		cfg, err := pgxpool.ParseConfig(url)
+		// Each delivery in flight holds a connection for one statement at
+		// a time: the pool is sized for them.
+		cfg, err := queueurl.PoolConfig(url)
 		if err != nil {
 			return nil, nil, fmt.Errorf("-dedup: %w", err)
-		}
-		if !strings.Contains(url, "pool_max_conns") {
-			// Each delivery in flight holds a connection for one statement
-			// at a time: size the pool for them.
-			cfg.MaxConns = queueurl.DefaultPoolConns
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {

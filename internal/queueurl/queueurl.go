@@ -31,6 +31,20 @@ const Syntax = "nats://host:port[?stream=NAME&subject=SUBJECT] (JetStream), post
 // concurrent deliveries behind each other.
 const DefaultPoolConns = 16
 
+// PoolConfig parses a postgres:// URL into a pgx pool configuration of
+// DefaultPoolConns connections unless the URL says pool_max_conns. pgx
+// hides the password in its parse errors.
+func PoolConfig(raw string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u, err := url.Parse(raw); err != nil || !u.Query().Has("pool_max_conns") {
+		cfg.MaxConns = DefaultPoolConns
+	}
+	return cfg, nil
+}
+
 // Open opens the queue that raw names (see Syntax), creating River's tables
 // or JetStream's streams, and a SQLite file, if they are missing. The names
 // default to the engines' own (jsqueue.DefaultStream, rivqueue.DefaultQueue).
@@ -75,12 +89,9 @@ func takeParam(u *url.URL, name string) string {
 
 func openRiver(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {
 	opts := riverOptions(u)
-	cfg, err := pgxpool.ParseConfig(u.String())
-	if err != nil { // pgx hides the password in its parse errors
+	cfg, err := PoolConfig(u.String())
+	if err != nil {
 		return nil, nil, err
-	}
-	if !u.Query().Has("pool_max_conns") {
-		cfg.MaxConns = DefaultPoolConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

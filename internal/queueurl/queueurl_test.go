@@ -102,3 +102,18 @@ func TestUnreachable(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestPoolConfig(t *testing.T) {
+	for raw, want := range map[string]int32{
+		"postgres://u@127.0.0.1:5432/db":                  queueurl.DefaultPoolConns,
+		"postgres://u@127.0.0.1:5432/db?pool_max_conns=3": 3,
+	} {
+		cfg, err := queueurl.PoolConfig(raw)
+		if err != nil || cfg.MaxConns != want {
+			t.Errorf("%s: %v connections, %v; want %d", raw, cfg, err, want)
+		}
+	}
+	if _, err := queueurl.PoolConfig("postgres://u:hunter2@127.0.0.1:5432/db?pool_max_conns=x"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a bad pool_max_conns: %v", err)
+	}
+}
