@@ -34,7 +34,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/internal/group"
+	"github.com/stripewebhook/stripewebhook/groupcommit"
 )
 
 // Defaults.
@@ -61,7 +61,7 @@ type Queue struct {
 	events, dead    string // subjects
 	stream, deadStr string
 	consumer        jetstream.Consumer
-	publish         *group.Batcher[*nats.Msg]
+	publish         *groupcommit.Batcher[*nats.Msg]
 }
 
 // maxBatch bounds how many concurrent Enqueues are published together.
@@ -102,7 +102,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, e
 		return nil, errors.New("jsqueue: a JetStream context, a stream, a subject and a positive ack wait are required")
 	}
 	q := &Queue{js: js, events: c.subject + ".events", dead: c.subject + ".dead", stream: c.stream, deadStr: c.stream + "_DEAD"}
-	q.publish = group.New(maxBatch, q.publishBatch)
+	q.publish = groupcommit.New(maxBatch, q.publishBatch)
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: q.stream, Subjects: []string{q.events}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 	})

@@ -35,7 +35,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/internal/group"
+	"github.com/stripewebhook/stripewebhook/groupcommit"
 )
 
 // Defaults.
@@ -71,7 +71,7 @@ type Queue[TTx any] struct {
 	deliveries chan *delivery
 	delays     sync.Map // job id → the delay the worker asked for its retry
 
-	inserts *group.Batcher[Args] // concurrent Enqueues share a transaction
+	inserts *groupcommit.Batcher[Args] // concurrent Enqueues share a transaction
 	closed  atomic.Bool
 }
 
@@ -120,7 +120,7 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 		return nil, errors.New("rivqueue: a queue name, a positive rescue time and fetchers are required")
 	}
 	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery)}
-	q.inserts = group.New(maxBatch, q.insertBatch)
+	q.inserts = groupcommit.New(maxBatch, q.insertBatch)
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &bridge{handOff: q.handOff}); err != nil {
 		return nil, fmt.Errorf("rivqueue: %w", err)

@@ -1,9 +1,14 @@
-// Package group runs concurrent calls in batches, for the queues' group
-// commits: the calls that arrive while a batch is being processed go
-// together in the next one, so that a burst costs one commit (one
-// transaction, one network write) per batch rather than one per call, and
-// a lone call is processed at once.
-package group
+// Package groupcommit runs concurrent calls in batches, for a queue
+// engine's group commit: the calls that arrive while a batch is being
+// processed go together in the next one, so that a burst costs one commit
+// (one transaction, one network write) per batch rather than one per call,
+// and a lone call is processed at once.
+//
+// The engines of this repository (jsqueue, rivqueue) use it for their
+// Enqueue; it is public so that an engine written outside the repository
+// can use it too, and so that each engine module depends only on the
+// core's public API.
+package groupcommit
 
 import (
 	"context"
