@@ -16,7 +16,7 @@ func TestAllocationsPerEvent(t *testing.T) {
 		t.Skip("allocation counts are meaningless under -race; scripts/test.sh runs this test without it")
 	}
 	for _, file := range []string{"testdata/bench/balance.available.json", "testdata/bench/invoice.paid.100-lines.json",
-		"webhooktest/testdata/v1.billing.meter.error_report_triggered.json"} {
+		"fixture/events/v1.billing.meter.error_report_triggered.json"} {
 		events := load(t, benchPayload{file: file, n: 1024})
 		allocs := allocsPerEvent(t, events, func(d *stripewebhook.Dispatcher) {
 			d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error { return nil })

@@ -16,6 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v82/webhook"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -56,7 +57,7 @@ func load(tb testing.TB, p benchPayload) []signed {
 	now := time.Now()
 	for i := range out {
 		pl := webhooktest.WithID(tb, base, "evt_bench_"+strconv.Itoa(i))
-		out[i] = signed{pl, webhooktest.Header(pl, now, benchSecret)}
+		out[i] = signed{pl, fixture.Header(pl, now, benchSecret)}
 	}
 	return out
 }
@@ -242,7 +243,7 @@ func BenchmarkVerifySecrets(b *testing.B) {
 func BenchmarkThin(b *testing.B) {
 	var ns, allocs [2]float64
 	for i, p := range []benchPayload{
-		{"thin_v1.billing.meter.error_report_triggered", "webhooktest/testdata/v1.billing.meter.error_report_triggered.json", 4096},
+		{"thin_v1.billing.meter.error_report_triggered", "fixture/events/v1.billing.meter.error_report_triggered.json", 4096},
 		{"snapshot_balance.available", "testdata/bench/balance.available.json", 4096},
 	} {
 		events := load(b, p)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -137,7 +138,7 @@ func TestReadDeadlineDoesNotCancelSlowCallbacks(t *testing.T) {
 			defer srv.Close()
 			payload := webhooktest.WithID(t, invoicePaid(t), "evt_slow_"+serverTimeout.String())
 			req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/webhook", strings.NewReader(string(payload)))
-			req.Header.Set(stripewebhook.SignatureHeader, webhooktest.Header(payload, time.Now(), testSecret))
+			req.Header.Set(stripewebhook.SignatureHeader, fixture.Header(payload, time.Now(), testSecret))
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			resp.Body.Close()

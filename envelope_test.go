@@ -146,7 +146,7 @@ func matchesReference(t *testing.T, body []byte) {
 // created as an RFC 3339 string, context, related_object and reason, and
 // the "object" that tells them from snapshots wherever it stands.
 func FuzzParseThinEnvelope(f *testing.F) {
-	files, err := filepath.Glob("webhooktest/testdata/v*.json")
+	files, err := filepath.Glob("fixture/events/v*.json")
 	if err != nil || len(files) == 0 {
 		f.Fatalf("no thin fixtures: %v", err)
 	}
@@ -169,7 +169,7 @@ func FuzzParseThinEnvelope(f *testing.F) {
 }
 
 func fixtureFiles(t testing.TB) []string {
-	files, err := filepath.Glob("webhooktest/testdata/*.json")
+	files, err := filepath.Glob("fixture/events/*.json")
 	require.NoError(t, err)
 	bench, err := filepath.Glob("testdata/bench/*.json")
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stripe/stripe-go/v82"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -42,7 +43,7 @@ func Example() {
 // Verify on its own, for code that already holds the raw body.
 func ExampleVerifier_Verify() {
 	payload := []byte(`{"id":"evt_1","object":"event","type":"balance.available"}`)
-	header := webhooktest.Header(payload, time.Unix(1764000000, 0), "whsec_current")
+	header := fixture.Header(payload, time.Unix(1764000000, 0), "whsec_current")
 
 	v, err := stripewebhook.NewVerifier(
 		[]stripewebhook.Secret{stripewebhook.NewSecret("current", "whsec_current"), stripewebhook.NewSecret("previous", "whsec_previous")},
@@ -151,9 +152,9 @@ func ExampleOnPrevious() {
 	})
 	h, _ := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"))
 	payload := webhooktest.Fixture(exampleT{}, "customer.subscription.updated",
-		webhooktest.ObjectField("status", "past_due"),
-		webhooktest.PreviousAttributes(map[string]any{"status": "active"}))
-	fmt.Println(h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), "whsec_example")))
+		fixture.ObjectField("status", "past_due"),
+		fixture.PreviousAttributes(map[string]any{"status": "active"}))
+	fmt.Println(h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), "whsec_example")))
 	// Output:
 	// sub_123: active → past_due
 	// <nil>
@@ -189,7 +190,7 @@ func ExampleOnThin() {
 	h, _ := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"))
 
 	payload := webhooktest.Fixture(exampleT{}, "v1.billing.meter.error_report_triggered")
-	fmt.Println(h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), "whsec_example")))
+	fmt.Println(h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), "whsec_example")))
 	// Output:
 	// thin event: meter "api_calls" has 1 errors
 	// <nil>

@@ -21,6 +21,7 @@ import (
 	"github.com/stripe/stripe-go/v82"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -360,9 +361,9 @@ func TestHandleWithoutHTTP(t *testing.T) {
 	hs := newHarness(t)
 	inv := invoicePaid(t)
 	now := time.Now()
-	err := hs.h.Handle(context.Background(), inv, webhooktest.Header(inv, now, testSecret))
+	err := hs.h.Handle(context.Background(), inv, fixture.Header(inv, now, testSecret))
 	require.NoError(t, err)
-	err = hs.h.Handle(context.Background(), inv, webhooktest.Header(inv, now, "whsec_wrong"))
+	err = hs.h.Handle(context.Background(), inv, fixture.Header(inv, now, "whsec_wrong"))
 	require.ErrorIs(t, err, stripewebhook.ErrNoValidSignature)
 	assert.Equal(t, http.StatusBadRequest, stripewebhook.StatusCode(err))
 	assert.Equal(t, int32(1), hs.runs.Load())
@@ -532,14 +533,14 @@ func TestCancelledDeliveryIsNotAnOutage(t *testing.T) {
 			}
 			h, runs, logs := newCallbackHandler(t, func() error { return nil }, opts...)
 			inv := invoicePaid(t)
-			header := webhooktest.Header(inv, time.Now(), testSecret)
+			header := fixture.Header(inv, time.Now(), testSecret)
 			require.NoError(t, h.Handle(context.Background(), inv, header))
 			require.Equal(t, int32(1), runs.Load())
 
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			for _, payload := range [][]byte{inv, webhooktest.WithID(t, inv, "evt_new")} {
-				err := h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), testSecret))
+				err := h.Handle(ctx, payload, fixture.Header(payload, time.Now(), testSecret))
 				require.ErrorIs(t, err, stripewebhook.ErrAbandoned)
 				require.ErrorIs(t, err, context.Canceled)
 				assert.NotErrorIs(t, err, stripewebhook.ErrStoreUnavailable)
@@ -554,22 +555,22 @@ func TestCancelledDeliveryIsNotAnOutage(t *testing.T) {
 
 func TestStrictAPIVersionHoldsBackOnlyWhatWouldRun(t *testing.T) {
 	h, runs, _ := newCallbackHandler(t, func() error { return nil }, stripewebhook.WithStrictAPIVersion())
-	old := webhooktest.Fixture(t, "invoice.paid", webhooktest.APIVersion("2024-06-20"))
-	err := h.Handle(context.Background(), old, webhooktest.Header(old, time.Now(), testSecret))
+	old := webhooktest.Fixture(t, "invoice.paid", fixture.APIVersion("2024-06-20"))
+	err := h.Handle(context.Background(), old, fixture.Header(old, time.Now(), testSecret))
 	require.ErrorIs(t, err, stripewebhook.ErrAPIVersionMismatch)
 	assert.Equal(t, 500, stripewebhook.StatusCode(err))
 	assert.Equal(t, int32(0), runs.Load())
 
-	unhandled := webhooktest.Fixture(t, "balance.available", webhooktest.APIVersion("2024-06-20"))
-	require.NoError(t, h.Handle(context.Background(), unhandled, webhooktest.Header(unhandled, time.Now(), testSecret)),
+	unhandled := webhooktest.Fixture(t, "balance.available", fixture.APIVersion("2024-06-20"))
+	require.NoError(t, h.Handle(context.Background(), unhandled, fixture.Header(unhandled, time.Now(), testSecret)),
 		"no callback would run it: acknowledged, never retried for days")
 }
 
 func TestAPIVersionWarningsBounded(t *testing.T) {
 	h, runs, logs := newCallbackHandler(t, func() error { return nil })
 	for i := range 200 {
-		p := webhooktest.Fixture(t, "invoice.paid", webhooktest.ID(fmt.Sprintf("evt_v%d", i)), webhooktest.APIVersion(fmt.Sprintf("2020-01-%02d.v%d", i%28+1, i)))
-		require.NoError(t, h.Handle(context.Background(), p, webhooktest.Header(p, time.Now(), testSecret)))
+		p := webhooktest.Fixture(t, "invoice.paid", fixture.ID(fmt.Sprintf("evt_v%d", i)), fixture.APIVersion(fmt.Sprintf("2020-01-%02d.v%d", i%28+1, i)))
+		require.NoError(t, h.Handle(context.Background(), p, fixture.Header(p, time.Now(), testSecret)))
 	}
 	assert.Equal(t, int32(200), runs.Load())
 	n := strings.Count(logs.String(), "event API version differs")
@@ -579,7 +580,7 @@ func TestAPIVersionWarningsBounded(t *testing.T) {
 func TestPanicLoggedWithStack(t *testing.T) {
 	h, runs, logs := newCallbackHandler(t, func() error { panic("callback bug") })
 	inv := invoicePaid(t)
-	err := h.Handle(context.Background(), inv, webhooktest.Header(inv, time.Now(), testSecret))
+	err := h.Handle(context.Background(), inv, fixture.Header(inv, time.Now(), testSecret))
 	var p *stripewebhook.PanicError
 	require.ErrorAs(t, err, &p)
 	assert.Equal(t, int32(1), runs.Load())
@@ -595,7 +596,7 @@ func TestCatchAllRunLoggedAsHandled(t *testing.T) {
 		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	require.NoError(t, err)
 	p := webhooktest.Fixture(t, "balance.available")
-	require.NoError(t, h.Handle(context.Background(), p, webhooktest.Header(p, time.Now(), testSecret)))
+	require.NoError(t, h.Handle(context.Background(), p, fixture.Header(p, time.Now(), testSecret)))
 	assert.Contains(t, buf.String(), `outcome=handled_catch_all`)
 }
 

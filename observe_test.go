@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -78,7 +79,7 @@ func TestObserverSeesEveryOutcome(t *testing.T) {
 		{"unhandled", nil, false, signed(webhooktest.Fixture(t, "payout.failed"), now), 200, stripewebhook.OutcomeUnhandled, "", false},
 		{"filtered", []stripewebhook.Option{stripewebhook.WithLivemode(true)}, false, signed(inv, now), 200, stripewebhook.OutcomeFiltered, "", false},
 		{"failed", nil, true, signed(inv, now), 500, stripewebhook.OutcomeFailed, "", true},
-		{"held", []stripewebhook.Option{stripewebhook.WithStrictAPIVersion()}, false, signed(webhooktest.Fixture(t, "invoice.paid", webhooktest.APIVersion("2024-06-20")), now), 500, stripewebhook.OutcomeHeld, "", false},
+		{"held", []stripewebhook.Option{stripewebhook.WithStrictAPIVersion()}, false, signed(webhooktest.Fixture(t, "invoice.paid", fixture.APIVersion("2024-06-20")), now), 500, stripewebhook.OutcomeHeld, "", false},
 		{"store down", []stripewebhook.Option{stripewebhook.WithDedup(brokenStore{})}, false, signed(inv, now), 503, stripewebhook.OutcomeStoreUnavailable, "", false},
 		{"method", nil, false, httptest.NewRequest("GET", "/webhook", nil), 405, stripewebhook.OutcomeRejected, stripewebhook.ReasonMethod, false},
 		{"too large", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(10)}, false, signed(inv, now), 413, stripewebhook.OutcomeRejected, stripewebhook.ReasonTooLarge, false},
@@ -142,11 +143,11 @@ func TestRejectionsRateLimited(t *testing.T) {
 	require.NoError(t, err)
 	inv := invoicePaid(t)
 	for range 25 {
-		h.Handle(context.Background(), inv, webhooktest.Header(inv, now, "whsec_forged"))
+		h.Handle(context.Background(), inv, fixture.Header(inv, now, "whsec_forged"))
 	}
 	assert.Equal(t, 10, strings.Count(logs.String(), "level=WARN msg=\"stripe webhook\""))
 	now = now.Add(11 * time.Second)
-	h.Handle(context.Background(), inv, webhooktest.Header(inv, now, "whsec_forged"))
+	h.Handle(context.Background(), inv, fixture.Header(inv, now, "whsec_forged"))
 	assert.Contains(t, logs.String(), "rejected deliveries not logged one by one")
 	assert.Contains(t, logs.String(), "bad_signature=15")
 	assert.Equal(t, 11, strings.Count(logs.String(), "level=WARN msg=\"stripe webhook\""))
@@ -164,10 +165,10 @@ func TestSignatureHints(t *testing.T) {
 		header string
 		hint   string
 	}{
-		{"empty body", nil, webhooktest.Header(inv, now, testSecret), "the body is empty"},
-		{"re-encoded", compact, webhooktest.Header(inv, now, testSecret), "re-encoded"},
-		{"rolled, none matching", inv, webhooktest.Header(inv, now, "whsec_a", "whsec_b"), "2 v1 signatures"},
-		{"another endpoint's secret", inv, webhooktest.Header(inv, now.Add(-90*time.Second), "whsec_other"), "matches no configured secret"},
+		{"empty body", nil, fixture.Header(inv, now, testSecret), "the body is empty"},
+		{"re-encoded", compact, fixture.Header(inv, now, testSecret), "re-encoded"},
+		{"rolled, none matching", inv, fixture.Header(inv, now, "whsec_a", "whsec_b"), "2 v1 signatures"},
+		{"another endpoint's secret", inv, fixture.Header(inv, now.Add(-90*time.Second), "whsec_other"), "matches no configured secret"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer

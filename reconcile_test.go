@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -51,8 +52,8 @@ func newReconcileEnv(t *testing.T, now time.Time) *reconcileEnv {
 	return env
 }
 
-func (env *reconcileEnv) event(t *testing.T, fixture, id string, created time.Time, delivered bool, edits ...webhooktest.Edit) []byte {
-	p := webhooktest.Fixture(t, fixture, append([]webhooktest.Edit{webhooktest.ID(id), webhooktest.Created(created.Unix())}, edits...)...)
+func (env *reconcileEnv) event(t *testing.T, name, id string, created time.Time, delivered bool, edits ...fixture.Edit) []byte {
+	p := webhooktest.Fixture(t, name, append([]fixture.Edit{fixture.ID(id), fixture.Created(created.Unix())}, edits...)...)
 	env.api.AddListedEvent(t, p, delivered)
 	return p
 }
@@ -76,8 +77,8 @@ func TestReconcileRunsEachMissedEventOnce(t *testing.T) {
 	env.event(t, "invoice.paid", "evt_too_old", now.Add(-100*time.Hour), false)
 	env.event(t, "charge.succeeded", "evt_unhandled_type", now.Add(-time.Hour), false)
 	done := env.event(t, "invoice.paid", "evt_already_processed", now.Add(-30*time.Minute), false)
-	require.NoError(t, env.h.Handle(ctx, done, webhooktest.Header(done, now, testSecret)), "processed live before the outage ended")
-	env.event(t, "invoice.paid", "evt_connected", now.Add(-10*time.Minute), false, webhooktest.Account("acct_1"))
+	require.NoError(t, env.h.Handle(ctx, done, fixture.Header(done, now, testSecret)), "processed live before the outage ended")
+	env.event(t, "invoice.paid", "evt_connected", now.Add(-10*time.Minute), false, fixture.Account("acct_1"))
 	missed = append(missed, "evt_connected")
 	env.ran = nil
 
@@ -118,8 +119,8 @@ func TestReconcileRunsEachMissedEventOnce(t *testing.T) {
 	assert.Positive(t, connected)
 
 	// Stripe's own late retry of a replayed event is acknowledged, not run.
-	late := webhooktest.Fixture(t, "invoice.paid", webhooktest.ID("evt_missed_007"))
-	require.NoError(t, env.h.Handle(ctx, late, webhooktest.Header(late, now, testSecret)))
+	late := webhooktest.Fixture(t, "invoice.paid", fixture.ID("evt_missed_007"))
+	require.NoError(t, env.h.Handle(ctx, late, fixture.Header(late, now, testSecret)))
 	// A second run from the cursor lists the last minute only, and runs nothing.
 	before := len(env.ran)
 	r2, err := env.h.Reconcile(ctx, env.api.Client(), stripewebhook.ReconcileOptions{Cursor: r.Cursor, Accounts: []string{"acct_1"}})

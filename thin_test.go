@@ -19,6 +19,7 @@ import (
 	"github.com/stripe/stripe-go/v82/webhook"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -131,12 +132,12 @@ func TestThinStatusPolicy(t *testing.T) {
 	}{
 		{"handled", nil, nil, signed(thin), 200, 1},
 		{"unhandled thin type", nil, nil, signed(webhooktest.Fixture(t, "v2.core.event_destination.ping")), 200, 0},
-		{"thin type newer than stripe-go", nil, nil, signed(webhooktest.Fixture(t, meterError, webhooktest.Type("v2.brand_new.event"))), 200, 0},
+		{"thin type newer than stripe-go", nil, nil, signed(webhooktest.Fixture(t, meterError, fixture.Type("v2.brand_new.event"))), 200, 0},
 		{"filtered livemode", opts(stripewebhook.WithLivemode(true)), nil, signed(thin), 200, 0},
-		{"filtered context", opts(stripewebhook.WithAccounts("")), nil, signed(webhooktest.Fixture(t, meterError, webhooktest.Account("acct_1"))), 200, 0},
+		{"filtered context", opts(stripewebhook.WithAccounts("")), nil, signed(webhooktest.Fixture(t, meterError, fixture.Account("acct_1"))), 200, 0},
 		{"connected account allowed", opts(stripewebhook.WithAccounts("acct_1")), func(hs *thinHarness) {
-			hs.api.AddThin(t, webhooktest.Fixture(t, meterError, webhooktest.Account("acct_1")))
-		}, signed(webhooktest.Fixture(t, meterError, webhooktest.Account("acct_1"))), 200, 1},
+			hs.api.AddThin(t, webhooktest.Fixture(t, meterError, fixture.Account("acct_1")))
+		}, signed(webhooktest.Fixture(t, meterError, fixture.Account("acct_1"))), 200, 1},
 		{"GET", nil, nil, func(t *testing.T) *http.Request { return httptest.NewRequest("GET", "/webhook", nil) }, 405, 0},
 		{"over the cap", opts(stripewebhook.WithMaxBodyBytes(100)), nil, signed(thin), 413, 0},
 		{"no header", nil, nil, withHeader(""), 400, 0},
@@ -153,7 +154,7 @@ func TestThinStatusPolicy(t *testing.T) {
 		{"no type", nil, nil, signed([]byte(`{"id":"evt_1","object":"v2.core.event","created":"2025-11-24T16:00:00Z"}`)), 400, 0},
 		{"strict API version: thin events are unversioned", opts(stripewebhook.WithStrictAPIVersion()), nil, signed(thin), 200, 1},
 		{"callback failed", nil, func(hs *thinHarness) { hs.fail.Store(true) }, signed(thin), 500, 1},
-		{"fetch failed", nil, nil, signed(webhooktest.Fixture(t, meterError, webhooktest.ID("evt_unknown_to_the_api"))), 500, 0},
+		{"fetch failed", nil, nil, signed(webhooktest.Fixture(t, meterError, fixture.ID("evt_unknown_to_the_api"))), 500, 0},
 		{"store down", opts(stripewebhook.WithDedup(brokenStore{})), nil, signed(thin), 503, 0},
 		{"store down, fail open", opts(stripewebhook.WithDedup(brokenStore{}), stripewebhook.WithDedupFailOpen()), nil, signed(thin), 200, 1},
 		{"no dedup", opts(stripewebhook.WithDedup(nil)), nil, signed(thin), 200, 1},
@@ -180,7 +181,7 @@ func TestThinStatusPolicy(t *testing.T) {
 // callbacks ask.
 func TestThinFetchesOncePerEventWithStripeContext(t *testing.T) {
 	api := webhooktest.NewStripeAPI(t)
-	payload := webhooktest.Fixture(t, meterError, webhooktest.Account("acct_1Connected"), webhooktest.ID("evt_test_connected"))
+	payload := webhooktest.Fixture(t, meterError, fixture.Account("acct_1Connected"), fixture.ID("evt_test_connected"))
 	api.AddThin(t, payload)
 	d := stripewebhook.NewDispatcher(stripewebhook.WithClient(api.Client()))
 	var meters []*stripe.BillingMeter
@@ -193,7 +194,7 @@ func TestThinFetchesOncePerEventWithStripeContext(t *testing.T) {
 	}
 	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
-	require.NoError(t, h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), testSecret)))
+	require.NoError(t, h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), testSecret)))
 	require.Len(t, meters, 3)
 	assert.Same(t, meters[0], meters[2], "fetched once, shared")
 	assert.Equal(t, "api_calls", meters[0].EventName)
@@ -312,7 +313,7 @@ func TestOneHandlerForBothKinds(t *testing.T) {
 	}, stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	snap, thin := invoicePaid(t), webhooktest.Fixture(t, meterError)
-	require.NoError(t, h.Handle(context.Background(), snap, webhooktest.Header(snap, time.Now(), "whsec_snapshots")))
-	require.NoError(t, h.Handle(context.Background(), thin, webhooktest.Header(thin, time.Now(), "whsec_thin")))
+	require.NoError(t, h.Handle(context.Background(), snap, fixture.Header(snap, time.Now(), "whsec_snapshots")))
+	require.NoError(t, h.Handle(context.Background(), thin, fixture.Header(thin, time.Now(), "whsec_thin")))
 	assert.Equal(t, map[stripewebhook.EventKind]string{stripewebhook.Snapshot: "webhook endpoint", stripewebhook.Thin: "event destination"}, got)
 }

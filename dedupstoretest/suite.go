@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -192,10 +193,10 @@ func countingHandler(t *testing.T, s stripewebhook.Store, opts ...stripewebhook.
 func AbandonedDelivery(t *testing.T, s stripewebhook.Store) {
 	h, runs := countingHandler(t, s, stripewebhook.WithDedupFailOpen())
 	payload := webhooktest.WithID(t, webhooktest.Fixture(t, "invoice.paid"), Key(t))
-	mustNil(t, "first delivery", h.Handle(context.Background(), payload, webhooktest.Header(payload, time.Now(), secret)))
+	mustNil(t, "first delivery", h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), secret)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), secret))
+	err := h.Handle(ctx, payload, fixture.Header(payload, time.Now(), secret))
 	if !errors.Is(err, stripewebhook.ErrAbandoned) {
 		t.Fatalf("abandoned delivery: %v, want ErrAbandoned", err)
 	}
@@ -329,7 +330,7 @@ func Replicas(t *testing.T, s stripewebhook.Store) {
 				for try := 0; try < 50; try++ {
 					url := urls[(i*7+c*3+try)%instances]
 					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
-					req.Header.Set("Stripe-Signature", webhooktest.Header(payload, time.Now(), secret))
+					req.Header.Set("Stripe-Signature", fixture.Header(payload, time.Now(), secret))
 					resp, err := client.Do(req)
 					if err != nil {
 						t.Errorf("deliver %s: %v", id, err)

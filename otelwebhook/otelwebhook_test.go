@@ -22,6 +22,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/otelwebhook"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
@@ -85,7 +86,7 @@ func TestSpansAndMetrics(t *testing.T) {
 	}{
 		{"handled", false, nil, webhooktest.NewRequestAt(t, "/webhook", inv, now, secret), 200, "handled", "", "invoice.paid", false, 1},
 		{"unhandled", false, nil, webhooktest.NewRequestAt(t, "/webhook", webhooktest.Fixture(t, "charge.succeeded"), now, secret), 200, "unhandled", "", "charge.succeeded", false, 0},
-		{"unknown type", false, nil, webhooktest.NewRequestAt(t, "/webhook", webhooktest.Fixture(t, "invoice.paid", webhooktest.Type("brand.new")), now, secret), 200, "unhandled", "", "other", false, 0},
+		{"unknown type", false, nil, webhooktest.NewRequestAt(t, "/webhook", webhooktest.Fixture(t, "invoice.paid", fixture.Type("brand.new")), now, secret), 200, "unhandled", "", "other", false, 0},
 		{"failed", true, nil, webhooktest.NewRequestAt(t, "/webhook", inv, now, secret), 500, "failed", "", "invoice.paid", true, 1},
 		{"bad signature", false, nil, webhooktest.NewRequestAt(t, "/webhook", inv, now, "whsec_forged"), 400, "rejected", "bad_signature", "none", false, 0},
 		{"stale", false, nil, webhooktest.NewRequestAt(t, "/webhook", inv, now.Add(-time.Hour), secret), 400, "rejected", "stale", "none", false, 0},
@@ -206,7 +207,7 @@ func BenchmarkObserver(b *testing.B) {
 	now := time.Now()
 	for i := range events {
 		p := webhooktest.WithID(b, inv, fmt.Sprintf("evt_obs_%d", i))
-		events[i] = signed{p, webhooktest.Header(p, now, secret)}
+		events[i] = signed{p, fixture.Header(p, now, secret)}
 	}
 	build := func(opts ...stripewebhook.Option) *stripewebhook.Handler {
 		d := stripewebhook.NewDispatcher()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/dedupstoretest"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -151,11 +152,11 @@ func startWorker(t *testing.T, d *stripewebhook.Dispatcher, q stripewebhook.Queu
 	return stop
 }
 
-func events(t *testing.T, prefix string, n int, edits ...webhooktest.Edit) [][]byte {
+func events(t *testing.T, prefix string, n int, edits ...fixture.Edit) [][]byte {
 	out := make([][]byte, n)
 	for i := range out {
-		out[i] = webhooktest.Fixture(t, "invoice.paid", append([]webhooktest.Edit{webhooktest.ID(fmt.Sprintf("%s_%03d", prefix, i)),
-			webhooktest.ObjectField("id", fmt.Sprintf("in_%s_%03d", prefix, i))}, edits...)...)
+		out[i] = webhooktest.Fixture(t, "invoice.paid", append([]fixture.Edit{fixture.ID(fmt.Sprintf("%s_%03d", prefix, i)),
+			fixture.ObjectField("id", fmt.Sprintf("in_%s_%03d", prefix, i))}, edits...)...)
 	}
 	return out
 }
@@ -365,7 +366,7 @@ func PerObjectSerialisation(t *testing.T, c Config) {
 	h := handler(t, d, c.Open(t, ns), store)
 	evs := events(t, ns, 8)
 	for i := range evs { // one object for all
-		evs[i] = webhooktest.Vary(t, evs[i], webhooktest.ObjectField("id", "in_one_object_"+ns))
+		evs[i] = webhooktest.Vary(t, evs[i], fixture.ObjectField("id", "in_one_object_"+ns))
 	}
 	for _, p := range evs {
 		if code := deliver(t, h, p); code != 200 {

@@ -15,8 +15,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/rivqueue"
-	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
 // openSQLite opens a queue in a new SQLite file; the returned function
@@ -41,12 +41,12 @@ func openSQLite(ctx context.Context) (*rivqueue.Queue[*sql.Tx], func()) {
 }
 
 // deliver hands a signed fixture to h as a delivery from Stripe would.
-func deliver(ctx context.Context, h *stripewebhook.Handler, fixture, secret string) error {
-	payload, err := webhooktest.LoadFixture(fixture)
+func deliver(ctx context.Context, h *stripewebhook.Handler, name, secret string) error {
+	payload, err := fixture.Load(name)
 	if err != nil {
 		return err
 	}
-	return h.Handle(ctx, payload, webhooktest.Header(payload, time.Now(), secret))
+	return h.Handle(ctx, payload, fixture.Header(payload, time.Now(), secret))
 }
 
 // The asynchronous mode on one machine: the handler answers once the

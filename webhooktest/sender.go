@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stripewebhook/stripewebhook/fixture"
 )
 
 // Sender delivers events to a handler the way Stripe does, for tests of an
@@ -126,7 +128,7 @@ func (s *Sender) Send(payload []byte) Result {
 func (s *Sender) attempt(payload []byte) int {
 	req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(payload))
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("Stripe-Signature", Header(payload, time.Now(), s.secret))
+	req.Header.Set("Stripe-Signature", fixture.Header(payload, time.Now(), s.secret))
 	rec := httptest.NewRecorder()
 	s.target.ServeHTTP(rec, req)
 	return rec.Code
@@ -212,21 +214,21 @@ func SubscriptionFlow(tb testing.TB) [][]byte {
 	)
 	start := time.Now().Add(-time.Minute).Unix()
 	steps := []struct {
-		fixture string
-		edits   []Edit
+		name  string
+		edits []fixture.Edit
 	}{
 		{"checkout.session.completed+subscription", nil},
-		{"customer.subscription.created", []Edit{ObjectField("id", subscription), ObjectField("customer", customer), ObjectField("status", "incomplete")}},
-		{"invoice.created", []Edit{ObjectField("id", invoice), ObjectField("customer", customer), ObjectField("status", "draft")}},
-		{"invoice.finalized", []Edit{ObjectField("id", invoice), ObjectField("customer", customer)}},
-		{"invoice.paid", []Edit{ObjectField("id", invoice), ObjectField("customer", customer)}},
-		{"customer.subscription.updated", []Edit{ObjectField("id", subscription), ObjectField("customer", customer), ObjectField("status", "active"),
-			PreviousAttributes(map[string]any{"status": "incomplete"})}},
+		{"customer.subscription.created", []fixture.Edit{fixture.ObjectField("id", subscription), fixture.ObjectField("customer", customer), fixture.ObjectField("status", "incomplete")}},
+		{"invoice.created", []fixture.Edit{fixture.ObjectField("id", invoice), fixture.ObjectField("customer", customer), fixture.ObjectField("status", "draft")}},
+		{"invoice.finalized", []fixture.Edit{fixture.ObjectField("id", invoice), fixture.ObjectField("customer", customer)}},
+		{"invoice.paid", []fixture.Edit{fixture.ObjectField("id", invoice), fixture.ObjectField("customer", customer)}},
+		{"customer.subscription.updated", []fixture.Edit{fixture.ObjectField("id", subscription), fixture.ObjectField("customer", customer), fixture.ObjectField("status", "active"),
+			fixture.PreviousAttributes(map[string]any{"status": "incomplete"})}},
 	}
 	out := make([][]byte, len(steps))
 	for i, st := range steps {
-		edits := append([]Edit{ID("evt_flow_" + strconv.Itoa(i) + "_" + subscription[4:]), Created(start + int64(i))}, st.edits...)
-		out[i] = Fixture(tb, st.fixture, edits...)
+		edits := append([]fixture.Edit{fixture.ID("evt_flow_" + strconv.Itoa(i) + "_" + subscription[4:]), fixture.Created(start + int64(i))}, st.edits...)
+		out[i] = Fixture(tb, st.name, edits...)
 	}
 	return out
 }

@@ -57,13 +57,13 @@ func NewStripeAPI(tb testing.TB) *StripeAPI {
 	a := &StripeAPI{events: map[string][]byte{}, contexts: map[string]string{}, objects: map[string][]byte{}}
 	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
 	tb.Cleanup(a.srv.Close)
-	entries, err := fs.ReadDir(fixtures, "testdata/api")
+	entries, err := fs.ReadDir(apiObjects, "testdata/api")
 	if err != nil {
 		tb.Fatalf("webhooktest: %v", err)
 	}
 	byID := map[string][]byte{}
 	for _, e := range entries {
-		b, err := fixtures.ReadFile("testdata/api/" + e.Name())
+		b, err := apiObjects.ReadFile("testdata/api/" + e.Name())
 		if err != nil {
 			tb.Fatalf("webhooktest: %v", err)
 		}

@@ -15,15 +15,16 @@ import (
 	"github.com/stripe/stripe-go/v82"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
 func TestSignatureVector(t *testing.T) {
 	payload := []byte("{\n  \"id\": \"evt_test_webhook\",\n  \"object\": \"event\"\n}")
 	at := time.Unix(12345, 0)
-	assert.Equal(t, "2672d138c9a412830f3bfe2ecc5bfb3277cf6f5b49d0119d77dd6cb64da1257e", webhooktest.Signature(payload, at, "whsec_test_secret"))
+	assert.Equal(t, "2672d138c9a412830f3bfe2ecc5bfb3277cf6f5b49d0119d77dd6cb64da1257e", fixture.Signature(payload, at, "whsec_test_secret"))
 	assert.Equal(t, "t=12345,v1=2672d138c9a412830f3bfe2ecc5bfb3277cf6f5b49d0119d77dd6cb64da1257e,v1=b8673e94394f9950c036c0f4116d1ad346e682dbb57ece6b4c74e46113ab654a",
-		webhooktest.Header(payload, at, "whsec_test_secret", "whsec_test_secret_rolled_key"))
+		fixture.Header(payload, at, "whsec_test_secret", "whsec_test_secret_rolled_key"))
 }
 
 // The fixtures the project promises, each delivered through a real handler
@@ -74,10 +75,10 @@ func TestFixtures(t *testing.T) {
 		},
 	}
 	for typ := range want {
-		assert.Contains(t, webhooktest.FixtureTypes(), typ)
+		assert.Contains(t, fixture.Names(), typ)
 	}
 	const secret = "whsec_fixtures"
-	for _, typ := range webhooktest.FixtureTypes() {
+	for _, typ := range fixture.Names() {
 		t.Run(typ, func(t *testing.T) {
 			payload := webhooktest.Fixture(t, typ)
 			assert.True(t, strings.HasPrefix(string(payload), "{\n  \"id\": \"evt_"), "pretty-printed as Stripe sends it")
@@ -147,21 +148,21 @@ func TestNewRequest(t *testing.T) {
 	at := time.Unix(1764000000, 0)
 	req = webhooktest.NewRequestAt(t, "http://example.com/hooks", p, at, "whsec_x")
 	assert.Equal(t, "/hooks", req.URL.Path)
-	assert.Equal(t, webhooktest.Header(p, at, "whsec_x"), req.Header.Get(stripewebhook.SignatureHeader))
+	assert.Equal(t, fixture.Header(p, at, "whsec_x"), req.Header.Get(stripewebhook.SignatureHeader))
 }
 
 func TestVary(t *testing.T) {
 	base := webhooktest.Fixture(t, "invoice.paid")
 	p := webhooktest.Fixture(t, "invoice.paid",
-		webhooktest.ID("evt_varied"),
-		webhooktest.Type("invoice.payment_failed"),
-		webhooktest.Account("acct_123"),
-		webhooktest.Livemode(true),
-		webhooktest.APIVersion("2024-06-20"),
-		webhooktest.Created(1700000000),
-		webhooktest.ObjectField("status", "open"),
-		webhooktest.ObjectField("metadata.order_id", "ord_42"),
-		webhooktest.PreviousAttributes(map[string]any{"status": "draft"}))
+		fixture.ID("evt_varied"),
+		fixture.Type("invoice.payment_failed"),
+		fixture.Account("acct_123"),
+		fixture.Livemode(true),
+		fixture.APIVersion("2024-06-20"),
+		fixture.Created(1700000000),
+		fixture.ObjectField("status", "open"),
+		fixture.ObjectField("metadata.order_id", "ord_42"),
+		fixture.PreviousAttributes(map[string]any{"status": "draft"}))
 	assert.True(t, strings.HasPrefix(string(p), "{\n  \"id\": \"evt_varied\",\n  \"object\": \"event\","), "still pretty-printed as Stripe sends it:\n%.80s", p)
 	e, err := stripewebhook.ParseEvent(p)
 	require.NoError(t, err)
@@ -186,7 +187,7 @@ func TestVary(t *testing.T) {
 	assert.Equal(t, origInv.AmountPaid, inv.AmountPaid, "what no edit touched is kept, numbers exactly")
 	assert.Equal(t, origInv.Lines.Data[0].ID, inv.Lines.Data[0].ID)
 
-	q := webhooktest.Vary(t, p, webhooktest.Account(""), webhooktest.PreviousAttributes(nil))
+	q := webhooktest.Vary(t, p, fixture.Account(""), fixture.PreviousAttributes(nil))
 	e, err = stripewebhook.ParseEvent(q)
 	require.NoError(t, err)
 	assert.Empty(t, e.Account)

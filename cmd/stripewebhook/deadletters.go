@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/internal/queueurl"
+	"github.com/stripewebhook/stripewebhook/queueurl"
 )
 
 // errReplayFailed is the exit status of a replay that left events behind.

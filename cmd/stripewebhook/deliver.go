@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/webhooktest"
+	"github.com/stripewebhook/stripewebhook/fixture"
 )
 
 // deliverer POSTs payloads to an endpoint, signed as Stripe signs them.
@@ -33,7 +33,7 @@ func (d *deliverer) deliver(ctx context.Context, payload []byte, t time.Time) (i
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-	req.Header.Set(stripewebhook.SignatureHeader, webhooktest.Header(payload, t, d.secret))
+	req.Header.Set(stripewebhook.SignatureHeader, fixture.Header(payload, t, d.secret))
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("POST %s: %w", d.url, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/stripe/stripe-go/v82/webhook"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -181,8 +182,8 @@ func TestUsageErrors(t *testing.T) {
 func TestReplay(t *testing.T) {
 	api := webhooktest.NewStripeAPI(t)
 	now := time.Now()
-	add := func(id string, created time.Time, delivered bool, edits ...webhooktest.Edit) []byte {
-		p := webhooktest.Fixture(t, "invoice.paid", append([]webhooktest.Edit{webhooktest.ID(id), webhooktest.Created(created.Unix())}, edits...)...)
+	add := func(id string, created time.Time, delivered bool, edits ...fixture.Edit) []byte {
+		p := webhooktest.Fixture(t, "invoice.paid", append([]fixture.Edit{fixture.ID(id), fixture.Created(created.Unix())}, edits...)...)
 		api.AddListedEvent(t, p, delivered)
 		return p
 	}
@@ -191,7 +192,7 @@ func TestReplay(t *testing.T) {
 	add("evt_delivered", now.Add(-time.Hour), true)
 	add("evt_too_old", now.Add(-100*time.Hour), false)
 	done := add("evt_done", now.Add(-30*time.Minute), false)
-	add("evt_connected", now.Add(-20*time.Minute), false, webhooktest.Account("acct_1"))
+	add("evt_connected", now.Add(-20*time.Minute), false, fixture.Account("acct_1"))
 
 	var mu sync.Mutex
 	var ran []string
@@ -206,7 +207,7 @@ func TestReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Handle(context.Background(), done, webhooktest.Header(done, now, secret)); err != nil {
+	if err := h.Handle(context.Background(), done, fixture.Header(done, now, secret)); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

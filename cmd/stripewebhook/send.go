@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stripewebhook/stripewebhook/webhooktest"
+	"github.com/stripewebhook/stripewebhook/fixture"
 )
 
 // send signs a fixture or a file and POSTs it, like `stripe trigger` but
@@ -27,7 +27,7 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	id := fs.String("id", "", "the event id (default: a new evt_… for each send)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: stripewebhook send -url URL -secret whsec_… [flags] TYPE|FILE\n\n"+
-			"TYPE is a fixture: %s.\nFILE is a JSON event of your own.\n\nFlags:\n", strings.Join(webhooktest.FixtureTypes(), ", "))
+			"TYPE is a fixture: %s.\nFILE is a JSON event of your own.\n\nFlags:\n", strings.Join(fixture.Names(), ", "))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -49,15 +49,15 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageErr(fs, stderr, "-at: %v", err)
 	}
-	edits := []webhooktest.Edit{webhooktest.ID(*id)}
+	edits := []fixture.Edit{fixture.ID(*id)}
 	if *id == "" {
-		edits[0] = webhooktest.ID(newEventID())
+		edits[0] = fixture.ID(newEventID())
 	}
 	if *account != "" {
-		edits = append(edits, webhooktest.Account(*account))
+		edits = append(edits, fixture.Account(*account))
 	}
 	if *livemode {
-		edits = append(edits, webhooktest.Livemode(true))
+		edits = append(edits, fixture.Livemode(true))
 	}
 	payload, err := loadEvent(fs.Arg(0), edits)
 	if err != nil {
@@ -82,19 +82,19 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // loadEvent reads a fixture by name, or a JSON file, with edits applied.
-func loadEvent(arg string, edits []webhooktest.Edit) ([]byte, error) {
+func loadEvent(arg string, edits []fixture.Edit) ([]byte, error) {
 	if strings.HasSuffix(arg, ".json") || strings.ContainsRune(arg, os.PathSeparator) {
 		b, err := os.ReadFile(arg)
 		if err != nil {
 			return nil, err
 		}
-		out, err := webhooktest.Apply(b, edits...)
+		out, err := fixture.Apply(b, edits...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", arg, err)
 		}
 		return out, nil
 	}
-	return webhooktest.LoadFixture(arg, edits...)
+	return fixture.Load(arg, edits...)
 }
 
 // parseAt reads -at: empty (now), RFC 3339, or an offset from now.

@@ -33,9 +33,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/internal/queueurl"
 	"github.com/stripewebhook/stripewebhook/otelwebhook"
 	"github.com/stripewebhook/stripewebhook/pgstore"
+	"github.com/stripewebhook/stripewebhook/queueurl"
 	"github.com/stripewebhook/stripewebhook/redisstore"
 )
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -131,7 +132,7 @@ func TestServesOverHTTP(t *testing.T) {
 	}
 	payload := webhooktest.Fixture(t, "payment_method.attached")
 	req, _ := http.NewRequest("POST", "http://"+addr+"/webhook", bytes.NewReader(payload))
-	req.Header.Set("Stripe-Signature", webhooktest.Header(payload, time.Now(), secret))
+	req.Header.Set("Stripe-Signature", fixture.Header(payload, time.Now(), secret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestSQLiteQueue(t *testing.T) {
 	url, out, stop := startExample(t, "-queue", "sqlite://"+filepath.Join(t.TempDir(), "queue.db"))
 	payload := webhooktest.Fixture(t, "payment_method.attached")
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(payload))
-	req.Header.Set("Stripe-Signature", webhooktest.Header(payload, time.Now(), secret))
+	req.Header.Set("Stripe-Signature", fixture.Header(payload, time.Now(), secret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +357,7 @@ func TestTwoReplicasShareAStore(t *testing.T) {
 						defer wg.Done()
 						for try := 0; try < 20; try++ {
 							req, _ := http.NewRequest("POST", u, bytes.NewReader(payload))
-							req.Header.Set("Stripe-Signature", webhooktest.Header(payload, time.Now(), secret))
+							req.Header.Set("Stripe-Signature", fixture.Header(payload, time.Now(), secret))
 							resp, err := http.DefaultClient.Do(req)
 							if err != nil {
 								t.Error(err)

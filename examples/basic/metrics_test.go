@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -118,7 +119,7 @@ func TestMetricsCountDeliveries(t *testing.T) {
 		{webhooktest.Fixture(t, "charge.succeeded"), secret, 200},
 		{pi, "whsec_forged", 400},
 	} {
-		if got := post(t, webhookURL, tt.payload, webhooktest.Header(tt.payload, time.Now(), tt.secret)); got != tt.status {
+		if got := post(t, webhookURL, tt.payload, fixture.Header(tt.payload, time.Now(), tt.secret)); got != tt.status {
 			t.Fatalf("status %d, want %d", got, tt.status)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -31,7 +32,7 @@ func Sign(base []byte, prefix string, n int, now time.Time, secret string) []Eve
 	out := make([]Event, n)
 	for i := range out {
 		p := webhooktest.WithID(TB{}, base, fmt.Sprintf("%s%d", prefix, i))
-		out[i] = Event{p, webhooktest.Header(p, now, secret)}
+		out[i] = Event{p, fixture.Header(p, now, secret)}
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-// Command genfixtures writes the fixture events of webhooktest/testdata and
+// Command genfixtures writes the fixture events of fixture/events and
 // the benchmark payloads of testdata/ from the resources of a local
 // stripe-mock (go install github.com/stripe/stripe-mock@latest; stripe-mock
 // -http-port 12111), wrapped in event envelopes as Stripe sends them:
@@ -129,12 +129,12 @@ func main() {
 		if f.variant != "" {
 			name += "+" + f.variant
 		}
-		write(filepath.Join(*out, "webhooktest", "testdata", name+".json"), b)
+		write(filepath.Join(*out, "fixture", "events", name+".json"), b)
 	}
 
 	// Benchmark payloads: a small event, a typical invoice, and an invoice
 	// with 100 line items.
-	small, _ := os.ReadFile(filepath.Join(*out, "webhooktest", "testdata", "balance.available.json"))
+	small, _ := os.ReadFile(filepath.Join(*out, "fixture", "events", "balance.available.json"))
 	write(filepath.Join(*out, "testdata", "bench", "balance.available.json"), small)
 	inv := get(*mock, "invoices/in_123")
 	paidInvoice(inv)
