@@ -10,19 +10,19 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stripe/stripe-go/v82 v82.5.1
-	github.com/stripewebhook/stripewebhook v0.0.0
-	github.com/stripewebhook/stripewebhook/internal/queueurl v0.0.0
-	github.com/stripewebhook/stripewebhook/otelwebhook v0.0.0
-	github.com/stripewebhook/stripewebhook/pgstore v0.0.0
-	github.com/stripewebhook/stripewebhook/redisstore v0.0.0
+	github.com/stripewebhook/stripewebhook v0.1.0
+	github.com/stripewebhook/stripewebhook/otelwebhook v0.1.0
+	github.com/stripewebhook/stripewebhook/pgstore v0.1.0
+	github.com/stripewebhook/stripewebhook/queueurl v0.1.0
+	github.com/stripewebhook/stripewebhook/redisstore v0.1.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
 )
 
 require (
 	github.com/nats-io/nats.go v1.55.0 // indirect
-	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0 // indirect
-	github.com/stripewebhook/stripewebhook/rivqueue v0.0.0 // indirect
+	github.com/stripewebhook/stripewebhook/jsqueue v0.1.0 // indirect
+	github.com/stripewebhook/stripewebhook/rivqueue v0.1.0 // indirect
 	modernc.org/sqlite v1.61.1 // indirect
 )
 
@@ -75,7 +75,7 @@ require (
 	github.com/riverqueue/river/riverdriver/riversqlite v0.49.0 // indirect
 	github.com/riverqueue/river/rivershared v0.51.1 // indirect
 	github.com/riverqueue/river/rivertype v0.51.1 // indirect
-	github.com/stripewebhook/stripewebhook/amqpqueue v0.0.0 // indirect
+	github.com/stripewebhook/stripewebhook/amqpqueue v0.1.0 // indirect
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.2.0 // indirect
 	github.com/tidwall/pretty v1.2.1 // indirect
@@ -103,19 +103,3 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
-
-replace (
-	github.com/stripewebhook/stripewebhook => ../
-	github.com/stripewebhook/stripewebhook/pgstore => ../pgstore
-	github.com/stripewebhook/stripewebhook/redisstore => ../redisstore
-)
-
-replace github.com/stripewebhook/stripewebhook/otelwebhook => ../otelwebhook
-
-replace github.com/stripewebhook/stripewebhook/jsqueue => ../jsqueue
-
-replace github.com/stripewebhook/stripewebhook/rivqueue => ../rivqueue
-
-replace github.com/stripewebhook/stripewebhook/internal/queueurl => ../internal/queueurl
-
-replace github.com/stripewebhook/stripewebhook/amqpqueue => ../amqpqueue

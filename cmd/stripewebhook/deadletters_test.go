@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/internal/queueurl"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/queuetest"
+	"github.com/stripewebhook/stripewebhook/queueurl"
+	"github.com/stripewebhook/stripewebhook/queueurl/queueurltest"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -23,7 +25,7 @@ func setAside(t *testing.T, url, reason string) string {
 	}
 	defer closeQ()
 	id := strings.ReplaceAll(queuetest.Namespace(t), "QT", "evt_")
-	payload := webhooktest.Fixture(t, "invoice.paid", webhooktest.ID(id))
+	payload := webhooktest.Fixture(t, "invoice.paid", fixture.ID(id))
 	if err := q.Enqueue(ctx, stripewebhook.Message{ID: id, Key: "in_" + id, Secret: "main", Payload: payload}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +112,8 @@ func testDeadLetters(t *testing.T, url string) {
 }
 
 func TestDeadLetters(t *testing.T) {
-	for _, engine := range queueurl.Engines {
-		t.Run(engine, func(t *testing.T) { testDeadLetters(t, queueurl.Fresh(t, engine)) })
+	for _, engine := range queueurltest.Engines {
+		t.Run(engine, func(t *testing.T) { testDeadLetters(t, queueurltest.Fresh(t, engine)) })
 	}
 }
 

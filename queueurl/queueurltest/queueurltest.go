@@ -1,4 +1,8 @@
-package queueurl
+// Package queueurltest gives each test a new, empty queue of its own on
+// each engine, as a URL for queueurl.Open, for the tests of programs that
+// take a -queue URL (the stripewebhook command, the example server). Like
+// net/http/httptest, it is for tests only.
+package queueurltest
 
 import (
 	"context"
@@ -65,6 +69,6 @@ func Fresh(t testing.TB, engine string) string {
 		})
 		return u + "?stream=" + ns + "&subject=" + strings.ToLower(ns)
 	}
-	t.Fatalf("queueurl.Fresh: no engine %q", engine)
+	t.Fatalf("queueurltest.Fresh: no engine %q", engine)
 	return ""
 }

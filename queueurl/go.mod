@@ -1,13 +1,13 @@
-module github.com/stripewebhook/stripewebhook/internal/queueurl
+module github.com/stripewebhook/stripewebhook/queueurl
 
 go 1.26.0
 
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
-	github.com/stripewebhook/stripewebhook v0.0.0
-	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0
-	github.com/stripewebhook/stripewebhook/rivqueue v0.0.0
+	github.com/stripewebhook/stripewebhook v0.1.0
+	github.com/stripewebhook/stripewebhook/jsqueue v0.1.0
+	github.com/stripewebhook/stripewebhook/rivqueue v0.1.0
 	modernc.org/sqlite v1.61.1
 )
 
@@ -32,7 +32,7 @@ require (
 	github.com/riverqueue/river/rivershared v0.51.1 // indirect
 	github.com/riverqueue/river/rivertype v0.51.1 // indirect
 	github.com/stripe/stripe-go/v82 v82.5.1 // indirect
-	github.com/stripewebhook/stripewebhook/amqpqueue v0.0.0
+	github.com/stripewebhook/stripewebhook/amqpqueue v0.1.0
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.2.0 // indirect
 	github.com/tidwall/pretty v1.2.1 // indirect
@@ -45,11 +45,3 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
-
-replace (
-	github.com/stripewebhook/stripewebhook => ../../
-	github.com/stripewebhook/stripewebhook/jsqueue => ../../jsqueue
-	github.com/stripewebhook/stripewebhook/rivqueue => ../../rivqueue
-)
-
-replace github.com/stripewebhook/stripewebhook/amqpqueue => ../../amqpqueue

@@ -10,8 +10,9 @@ import (
 	"testing"
 
 	"github.com/stripewebhook/stripewebhook"
-	"github.com/stripewebhook/stripewebhook/internal/queueurl"
 	"github.com/stripewebhook/stripewebhook/queuetest"
+	"github.com/stripewebhook/stripewebhook/queueurl"
+	"github.com/stripewebhook/stripewebhook/queueurl/queueurltest"
 )
 
 // roundTrip enqueues a message on the queue raw names and receives it
@@ -48,8 +49,8 @@ func roundTrip(t *testing.T, raw string) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, engine := range queueurl.Engines {
-		t.Run(engine, func(t *testing.T) { roundTrip(t, queueurl.Fresh(t, engine)) })
+	for _, engine := range queueurltest.Engines {
+		t.Run(engine, func(t *testing.T) { roundTrip(t, queueurltest.Fresh(t, engine)) })
 	}
 	roundTrip(t, "sqlite://"+filepath.Join(t.TempDir(), "named.db")+"?queue=other")
 }
