@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/buger/jsonparser v1.6.1
 	github.com/go-json-experiment/json v0.0.0-20260820222146-c27c302e5fc3
-	github.com/stripewebhook/stripewebhook v0.0.0
+	github.com/stripewebhook/stripewebhook v0.1.0
 )
 
 require (
@@ -14,11 +14,11 @@ require (
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stripe/stripe-go/v82 v82.5.1
-	github.com/stripewebhook/stripewebhook/amqpqueue v0.0.0
-	github.com/stripewebhook/stripewebhook/jsqueue v0.0.0
-	github.com/stripewebhook/stripewebhook/pgstore v0.0.0
-	github.com/stripewebhook/stripewebhook/redisstore v0.0.0
-	github.com/stripewebhook/stripewebhook/rivqueue v0.0.0
+	github.com/stripewebhook/stripewebhook/amqpqueue v0.1.0
+	github.com/stripewebhook/stripewebhook/jsqueue v0.1.0
+	github.com/stripewebhook/stripewebhook/pgstore v0.1.0
+	github.com/stripewebhook/stripewebhook/redisstore v0.1.0
+	github.com/stripewebhook/stripewebhook/rivqueue v0.1.0
 )
 
 require (
@@ -45,15 +45,3 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
-
-replace github.com/stripewebhook/stripewebhook => ../
-
-replace github.com/stripewebhook/stripewebhook/pgstore => ../pgstore
-
-replace github.com/stripewebhook/stripewebhook/redisstore => ../redisstore
-
-replace github.com/stripewebhook/stripewebhook/jsqueue => ../jsqueue
-
-replace github.com/stripewebhook/stripewebhook/rivqueue => ../rivqueue
-
-replace github.com/stripewebhook/stripewebhook/amqpqueue => ../amqpqueue

@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/nats-io/nats.go v1.55.0
-	github.com/stripewebhook/stripewebhook v0.0.0
+	github.com/stripewebhook/stripewebhook v0.1.0
 )
 
 require (
@@ -15,5 +15,3 @@ require (
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
-
-replace github.com/stripewebhook/stripewebhook => ../

@@ -1,10 +1,10 @@
 module github.com/stripewebhook/stripewebhook/pgstore
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/stripewebhook/stripewebhook v0.0.0
+	github.com/stripewebhook/stripewebhook v0.1.0
 )
 
 require (
@@ -15,5 +15,3 @@ require (
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
-
-replace github.com/stripewebhook/stripewebhook => ../
