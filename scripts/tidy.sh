@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/localproxy.sh
 version=$(go run ./tools/release version)
+localproxy_version=$version
 dirs=$(awk '$1 == "publish" || $1 == "private" {print $2}' versions.txt)
 tmp=$(mktemp -d)
 trap 'localproxy_cleanup "$tmp"' EXIT
@@ -17,10 +18,11 @@ trap 'localproxy_cleanup "$tmp"' EXIT
 	for d in $dirs; do
 		rm -rf "$tmp/proxy"
 		( # the workspace's go, for the tool: the go.sum lines as the tree now is, and its proxy
-			unset GOWORK GOFLAGS GOPROXY GOMODCACHE GONOSUMDB
+			unset GOWORK GOFLAGS GOPROXY GONOSUMDB
 			go run ./tools/release set "$version"
 			go run ./tools/release proxy "$tmp/proxy"
 		)
+		localproxy_forget # the zips of the previous round
 		echo "tidy: $d" >&2
 		(cd "$d" && go mod tidy)
 	done
