@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -36,22 +37,27 @@ func deadLetters(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fs := newFlags("dead-letters "+cmd, synopsis, stderr)
 	queue := fs.String("queue", getenv("STRIPEWEBHOOK_QUEUE"), "the application's queue: "+queueurl.Syntax)
-	asJSON := fs.Bool("json", false, "list: one JSON object a line")
-	all := fs.Bool("all", false, "replay: every dead letter")
+	var asJSON, all = new(bool), new(bool) // each command shows only its own flag
+	if cmd == "list" {
+		fs.BoolVar(asJSON, "json", false, "one JSON object a line")
+	} else {
+		fs.BoolVar(all, "all", false, "every dead letter")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage // the flag package said what is wrong, then the usage
 	}
 	if *queue == "" {
 		return usageErr(fs, stderr, "-queue is required")
 	}
 	ids := fs.Args()
 	switch {
-	case cmd == "list" && (len(ids) > 0 || *all):
-		return usageErr(fs, stderr, "list takes no event ids and no -all")
+	case cmd == "list" && len(ids) > 0:
+		return usageErr(fs, stderr, "list takes no event ids")
 	case cmd == "replay" && *all == (len(ids) > 0):
 		return usageErr(fs, stderr, "give the event ids to replay, or -all")
-	case cmd == "replay" && *asJSON:
-		return usageErr(fs, stderr, "-json is for list")
 	}
 	q, closeQueue, err := queueurl.OpenExisting(ctx, *queue)
 	if err != nil {

@@ -125,9 +125,18 @@ func TestDeadLettersUsage(t *testing.T) {
 		{"dead-letters", "list", "-queue", "sqlite://x.db", "evt_1"},
 		{"dead-letters", "replay", "-queue", "sqlite://x.db"},
 		{"dead-letters", "replay", "-queue", "sqlite://x.db", "-all", "evt_1"},
+		{"dead-letters", "list", "-queue", "sqlite://x.db", "-all"},
+		{"dead-letters", "replay", "-queue", "sqlite://x.db", "-json", "evt_1"},
 	} {
 		if code, _, errOut := runBinary(t, nil, args...); code != 2 || !strings.Contains(errOut, "usage") {
 			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
+	}
+	// Each command's -h shows its own flags only.
+	for cmd, flags := range map[string][2]string{"list": {"-json", "-all"}, "replay": {"-all", "-json"}} {
+		code, _, errOut := runBinary(t, nil, "dead-letters", cmd, "-h")
+		if code != 0 || !strings.Contains(errOut, flags[0]) || strings.Contains(errOut, flags[1]) {
+			t.Errorf("dead-letters %s -h: exit %d, want %s and not %s:\n%s", cmd, code, flags[0], flags[1], errOut)
 		}
 	}
 	code, _, errOut := runBinary(t, nil, "dead-letters", "list", "-queue", "nats://u:hunter2@127.0.0.1:1")

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -80,7 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case errors.Is(err, errDrift):
 		return 1
 	}
-	fmt.Fprintln(stderr, "stripewebhook:", err)
+	// The library's errors start with its name, which is the command's.
+	fmt.Fprintln(stderr, "stripewebhook:", strings.TrimPrefix(err.Error(), "stripewebhook: "))
 	return 1
 }
 

@@ -262,6 +262,10 @@ func TestEndpointsCheck(t *testing.T) {
 	if code, _, errOut := runBinary(t, env, "endpoints", "check", "-id", "we_missing", "-types", "invoice.paid", "-api-base", api.URL()); code != 1 || !strings.Contains(errOut, "retrieving endpoint we_missing") || !strings.Contains(errOut, "No such resource") {
 		t.Fatalf("missing endpoint: exit %d: %s", code, errOut)
 	}
+	if code, _, errOut := runBinary(t, env, "endpoints", "check", "-url", "https://example.com/other", "-types", "invoice.paid", "-api-base", api.URL()); code != 1 ||
+		!strings.HasPrefix(errOut, "stripewebhook: no webhook endpoint has the URL https://example.com/other") {
+		t.Fatalf("unknown URL: exit %d: %q", code, errOut)
+	}
 	if code, _, errOut := runBinary(t, env, "endpoints", "check", "-id", "we_1", "-types", "invoice.payed", "-api-base", api.URL()); code != 2 || !strings.Contains(errOut, "unknown event type") {
 		t.Fatalf("typo in -types: exit %d: %s", code, errOut)
 	}
