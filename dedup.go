@@ -85,6 +85,10 @@ const (
 	// than Stripe's automatic retries (three days in live mode) and than a
 	// manual resend of a recent event is likely to come.
 	DefaultRetention = 7 * 24 * time.Hour
+
+	// StripeRetryWindow is how long Stripe retries an event in live mode
+	// (three days), the shortest [WithRetention] accepted.
+	StripeRetryWindow = 72 * time.Hour
 	// DefaultMemoryEntries is the size of the default in-memory store.
 	DefaultMemoryEntries = 100_000
 )
@@ -137,11 +141,14 @@ type memEntry struct {
 // and [WithLogger] apply. The first time it must evict a completed event
 // before its retention ends (so that a late duplicate of it would run
 // again), it says so once in the log.
-func NewMemoryStore(maxEntries int, opts ...Option) *MemoryStore {
+func NewMemoryStore(maxEntries int, opts ...MemoryStoreOption) *MemoryStore {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMemoryEntries
 	}
-	c := newConfig(opts)
+	c := memoryConfig{now: time.Now}
+	for _, o := range opts {
+		o.applyMemoryStore(&c)
+	}
 	logger := c.logger
 	if logger == nil {
 		logger = slog.Default()

@@ -135,7 +135,7 @@ var _ http.Handler = (*Handler)(nil)
 // missing or cannot be an endpoint secret, an option is out of range, a
 // registration on d failed, or d has no callback at all. d's routing table
 // is fixed from then on.
-func NewHandler(d *Dispatcher, secrets []Secret, opts ...Option) (*Handler, error) {
+func NewHandler(d *Dispatcher, secrets []Secret, opts ...HandlerOption) (*Handler, error) {
 	if d == nil {
 		return nil, errors.New("stripewebhook: nil Dispatcher")
 	}

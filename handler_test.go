@@ -41,7 +41,7 @@ type harness struct {
 	last  *stripewebhook.Event
 }
 
-func newHarness(t *testing.T, opts ...stripewebhook.Option) *harness {
+func newHarness(t *testing.T, opts ...stripewebhook.HandlerOption) *harness {
 	t.Helper()
 	hs := &harness{logs: new(bytes.Buffer)}
 	d := stripewebhook.NewDispatcher()
@@ -66,7 +66,7 @@ func newHarness(t *testing.T, opts ...stripewebhook.Option) *harness {
 		return nil
 	}))
 	var logMu sync.Mutex
-	opts = append([]stripewebhook.Option{
+	opts = append([]stripewebhook.HandlerOption{
 		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&logMu, hs.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		stripewebhook.WithErrorHook(func(_ *http.Request, _ *stripewebhook.Event, err error) {
 			hs.mu.Lock()
@@ -136,7 +136,7 @@ func TestStatusPolicy(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name   string
-		opts   []stripewebhook.Option
+		opts   []stripewebhook.HandlerOption
 		req    func(*testing.T) *http.Request
 		status int
 		body   string
@@ -145,18 +145,18 @@ func TestStatusPolicy(t *testing.T) {
 		{"handled", nil, signed(inv), 200, "ok", 1},
 		{"unhandled type", nil, signed(webhooktest.Fixture(t, "payout.failed")), 200, "ok", 0},
 		{"type newer than stripe-go", nil, signed([]byte(`{"id":"evt_new","type":"brand_new.event","data":{"object":{}}}`)), 200, "ok", 0},
-		{"filtered livemode", []stripewebhook.Option{stripewebhook.WithLivemode(true)}, signed(inv), 200, "ok", 0},
-		{"filtered account", []stripewebhook.Option{stripewebhook.WithAccounts("acct_1")}, signed(inv), 200, "ok", 0},
-		{"platform account allowed", []stripewebhook.Option{stripewebhook.WithAccounts("")}, signed(inv), 200, "ok", 1},
+		{"filtered livemode", []stripewebhook.HandlerOption{stripewebhook.WithLivemode(true)}, signed(inv), 200, "ok", 0},
+		{"filtered account", []stripewebhook.HandlerOption{stripewebhook.WithAccounts("acct_1")}, signed(inv), 200, "ok", 0},
+		{"platform account allowed", []stripewebhook.HandlerOption{stripewebhook.WithAccounts("")}, signed(inv), 200, "ok", 1},
 		{"GET", nil, func(t *testing.T) *http.Request { return httptest.NewRequest("GET", "/webhook", nil) }, 405, "method not allowed", 0},
-		{"over the cap", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(1024)}, signed(inv), 413, "body too large", 0},
-		{"over the cap, chunked", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(1024)}, func(t *testing.T) *http.Request {
+		{"over the cap", []stripewebhook.HandlerOption{stripewebhook.WithMaxBodyBytes(1024)}, signed(inv), 413, "body too large", 0},
+		{"over the cap, chunked", []stripewebhook.HandlerOption{stripewebhook.WithMaxBodyBytes(1024)}, func(t *testing.T) *http.Request {
 			r := signedAt(t, inv, now)
 			r.ContentLength = -1
 			r.Body = io.NopCloser(bytes.NewReader(inv))
 			return r
 		}, 413, "body too large", 0},
-		{"exactly the cap", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(int64(len(inv)))}, signed(inv), 200, "ok", 1},
+		{"exactly the cap", []stripewebhook.HandlerOption{stripewebhook.WithMaxBodyBytes(int64(len(inv)))}, signed(inv), 200, "ok", 1},
 		{"no header", nil, withHeader(""), 400, "missing Stripe-Signature header", 0},
 		{"malformed header", nil, withHeader("v1,t=1"), 400, "malformed Stripe-Signature header", 0},
 		{"forged signature", nil, withHeader("t=" + itoa(now.Unix()) + ",v1=" + strings.Repeat("ab", 32)), 400, "no valid signature", 0},
@@ -173,13 +173,13 @@ func TestStatusPolicy(t *testing.T) {
 		{"not JSON", nil, signed([]byte("payload=1")), 400, "invalid event payload", 0},
 		{"no id", nil, signed([]byte(`{"type":"invoice.paid","data":{"object":{}}}`)), 400, "invalid event payload", 0},
 		{"no type", nil, signed([]byte(`{"id":"evt_1","data":{"object":{}}}`)), 400, "invalid event payload", 0},
-		{"API version of another train, strict", []stripewebhook.Option{stripewebhook.WithStrictAPIVersion()},
+		{"API version of another train, strict", []stripewebhook.HandlerOption{stripewebhook.WithStrictAPIVersion()},
 			signed(bytes.Replace(inv, []byte(stripe.APIVersion), []byte("2024-06-20"), 1)), 500, "event not processed, retry later", 0},
-		{"API version of the same train, strict", []stripewebhook.Option{stripewebhook.WithStrictAPIVersion()},
+		{"API version of the same train, strict", []stripewebhook.HandlerOption{stripewebhook.WithStrictAPIVersion()},
 			signed(bytes.Replace(inv, []byte(stripe.APIVersion), []byte("2025-09-30.basil"), 1)), 200, "ok", 1},
-		{"store down", []stripewebhook.Option{stripewebhook.WithDedup(brokenStore{})}, signed(inv), 503, "dedup store unavailable, retry later", 0},
-		{"store down, fail open", []stripewebhook.Option{stripewebhook.WithDedup(brokenStore{}), stripewebhook.WithDedupFailOpen()}, signed(inv), 200, "ok", 1},
-		{"no dedup", []stripewebhook.Option{stripewebhook.WithDedup(nil)}, signed(inv), 200, "ok", 1},
+		{"store down", []stripewebhook.HandlerOption{stripewebhook.WithDedup(brokenStore{})}, signed(inv), 503, "dedup store unavailable, retry later", 0},
+		{"store down, fail open", []stripewebhook.HandlerOption{stripewebhook.WithDedup(brokenStore{}), stripewebhook.WithDedupFailOpen()}, signed(inv), 200, "ok", 1},
+		{"no dedup", []stripewebhook.HandlerOption{stripewebhook.WithDedup(nil)}, signed(inv), 200, "ok", 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			hs := newHarness(t, tt.opts...)
@@ -394,19 +394,45 @@ func TestAPIVersionMismatchLogged(t *testing.T) {
 
 func TestNewHandlerConfigErrors(t *testing.T) {
 	d := stripewebhook.NewDispatcher()
+	require.NoError(t, d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil }))
+	ok := stripewebhook.Secrets("whsec_x")
 	_, err := stripewebhook.NewHandler(d, nil)
 	require.ErrorIs(t, err, stripewebhook.ErrNoSecret)
 	assert.Contains(t, err.Error(), "stripe listen")
 	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets(""))
 	require.ErrorIs(t, err, stripewebhook.ErrNoSecret)
-	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_x"), stripewebhook.WithTolerance(0))
+	_, err = stripewebhook.NewHandler(d, ok, stripewebhook.WithTolerance(0))
 	require.ErrorIs(t, err, stripewebhook.ErrInvalidTolerance)
-	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_x"), stripewebhook.WithMaxBodyBytes(0))
+	for _, tc := range []struct {
+		name string
+		opt  stripewebhook.HandlerOption
+		want string
+	}{
+		{"max body", stripewebhook.WithMaxBodyBytes(0), "max body bytes must be positive"},
+		{"read timeout", stripewebhook.WithReadTimeout(0), "read timeout must be positive"},
+		{"lease", stripewebhook.WithLease(0), "lease must be positive"},
+		{"retention", stripewebhook.WithRetention(0), "retention must be positive"},
+		{"retention inside Stripe's retries", stripewebhook.WithRetention(24 * time.Hour), "shorter than Stripe's retry window"},
+		{"short retention of zero", stripewebhook.WithShortRetention(0), "retention must be positive"},
+		{"no account", stripewebhook.WithAccounts(), "would drop every event"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := stripewebhook.NewHandler(d, ok, tc.opt)
+			require.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+	for _, opt := range []stripewebhook.HandlerOption{
+		stripewebhook.WithRetention(stripewebhook.StripeRetryWindow),
+		stripewebhook.WithShortRetention(time.Minute),
+	} {
+		_, err = stripewebhook.NewHandler(d, ok, opt)
+		require.NoError(t, err)
+	}
+	_, err = stripewebhook.NewHandler(nil, ok)
 	require.Error(t, err)
-	_, err = stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_x"), stripewebhook.WithLease(0))
-	require.Error(t, err)
-	_, err = stripewebhook.NewHandler(nil, stripewebhook.Secrets("whsec_x"))
-	require.Error(t, err)
+	_, err = stripewebhook.NewHandler(stripewebhook.NewDispatcher(), ok)
+	require.ErrorIs(t, err, stripewebhook.ErrNoCallbacks)
 }
 
 func TestCustomDedupKey(t *testing.T) {
@@ -443,7 +469,7 @@ func TestStatusCode(t *testing.T) {
 
 // newCallbackHandler is a handler whose invoice.paid callback returns what
 // next returns, counting runs.
-func newCallbackHandler(t *testing.T, next func() error, opts ...stripewebhook.Option) (*stripewebhook.Handler, *atomic.Int32, *bytes.Buffer) {
+func newCallbackHandler(t *testing.T, next func() error, opts ...stripewebhook.HandlerOption) (*stripewebhook.Handler, *atomic.Int32, *bytes.Buffer) {
 	t.Helper()
 	var runs atomic.Int32
 	logs := new(bytes.Buffer)
@@ -453,7 +479,7 @@ func newCallbackHandler(t *testing.T, next func() error, opts ...stripewebhook.O
 		return next()
 	}))
 	var mu sync.Mutex
-	opts = append([]stripewebhook.Option{stripewebhook.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)
+	opts = append([]stripewebhook.HandlerOption{stripewebhook.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)
 	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), opts...)
 	require.NoError(t, err)
 	return h, &runs, logs
@@ -527,7 +553,7 @@ func (s ctxStore) Claim(ctx context.Context, key string, lease time.Duration) (s
 func TestCancelledDeliveryIsNotAnOutage(t *testing.T) {
 	for _, failOpen := range []bool{true, false} {
 		t.Run(fmt.Sprintf("failOpen=%v", failOpen), func(t *testing.T) {
-			opts := []stripewebhook.Option{stripewebhook.WithDedup(ctxStore{stripewebhook.NewMemoryStore(0)})}
+			opts := []stripewebhook.HandlerOption{stripewebhook.WithDedup(ctxStore{stripewebhook.NewMemoryStore(0)})}
 			if failOpen {
 				opts = append(opts, stripewebhook.WithDedupFailOpen())
 			}

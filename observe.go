@@ -100,7 +100,7 @@ type Report struct {
 }
 
 // WithObserver sets an [Observer] of every delivery and run.
-func WithObserver(o Observer) Option { return func(c *config) { c.observer = o } }
+func WithObserver(o Observer) HandlerOption { return handlerOption(func(c *config) { c.observer = o }) }
 
 // rejection is the Reason for a 4xx error.
 func rejection(err error) Reason {

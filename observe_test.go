@@ -67,7 +67,7 @@ func TestObserverSeesEveryOutcome(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name    string
-		opts    []stripewebhook.Option
+		opts    []stripewebhook.HandlerOption
 		fail    bool
 		req     *http.Request
 		status  int
@@ -77,12 +77,12 @@ func TestObserverSeesEveryOutcome(t *testing.T) {
 	}{
 		{"handled", nil, false, signed(inv, now), 200, stripewebhook.OutcomeHandled, "", true},
 		{"unhandled", nil, false, signed(webhooktest.Fixture(t, "payout.failed"), now), 200, stripewebhook.OutcomeUnhandled, "", false},
-		{"filtered", []stripewebhook.Option{stripewebhook.WithLivemode(true)}, false, signed(inv, now), 200, stripewebhook.OutcomeFiltered, "", false},
+		{"filtered", []stripewebhook.HandlerOption{stripewebhook.WithLivemode(true)}, false, signed(inv, now), 200, stripewebhook.OutcomeFiltered, "", false},
 		{"failed", nil, true, signed(inv, now), 500, stripewebhook.OutcomeFailed, "", true},
-		{"held", []stripewebhook.Option{stripewebhook.WithStrictAPIVersion()}, false, signed(webhooktest.Fixture(t, "invoice.paid", fixture.APIVersion("2024-06-20")), now), 500, stripewebhook.OutcomeHeld, "", false},
-		{"store down", []stripewebhook.Option{stripewebhook.WithDedup(brokenStore{})}, false, signed(inv, now), 503, stripewebhook.OutcomeStoreUnavailable, "", false},
+		{"held", []stripewebhook.HandlerOption{stripewebhook.WithStrictAPIVersion()}, false, signed(webhooktest.Fixture(t, "invoice.paid", fixture.APIVersion("2024-06-20")), now), 500, stripewebhook.OutcomeHeld, "", false},
+		{"store down", []stripewebhook.HandlerOption{stripewebhook.WithDedup(brokenStore{})}, false, signed(inv, now), 503, stripewebhook.OutcomeStoreUnavailable, "", false},
 		{"method", nil, false, httptest.NewRequest("GET", "/webhook", nil), 405, stripewebhook.OutcomeRejected, stripewebhook.ReasonMethod, false},
-		{"too large", []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(10)}, false, signed(inv, now), 413, stripewebhook.OutcomeRejected, stripewebhook.ReasonTooLarge, false},
+		{"too large", []stripewebhook.HandlerOption{stripewebhook.WithMaxBodyBytes(10)}, false, signed(inv, now), 413, stripewebhook.OutcomeRejected, stripewebhook.ReasonTooLarge, false},
 		{"missing header", nil, false, httptest.NewRequest("POST", "/webhook", bytes.NewReader(inv)), 400, stripewebhook.OutcomeRejected, stripewebhook.ReasonMissingHeader, false},
 		{"bad signature", nil, false, webhooktest.NewRequest(t, "/webhook", inv, "whsec_other"), 400, stripewebhook.OutcomeRejected, stripewebhook.ReasonBadSignature, false},
 		{"stale", nil, false, signed(inv, now.Add(-time.Hour)), 400, stripewebhook.OutcomeRejected, stripewebhook.ReasonStale, false},
@@ -102,7 +102,7 @@ func TestObserverSeesEveryOutcome(t *testing.T) {
 				return nil
 			})
 			h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret),
-				append([]stripewebhook.Option{stripewebhook.WithObserver(rec), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, tt.opts...)...)
+				append([]stripewebhook.HandlerOption{stripewebhook.WithObserver(rec), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, tt.opts...)...)
 			require.NoError(t, err)
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, tt.req)

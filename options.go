@@ -22,13 +22,76 @@ const DefaultReadTimeout = 30 * time.Second
 // was meant (it would drop every event, say). It is wrapped with the detail.
 var ErrInvalidOption = errors.New("stripewebhook: invalid option")
 
-// Option configures a [Handler] (and, for the options that say so, a
-// [Verifier] or a [MemoryStore]).
-type Option func(*config)
+// HandlerOption configures a [Handler]. Each constructor takes the options
+// that apply to it, so that one that does not apply does not compile:
+// [WithClock] serves a Handler, a [Verifier] and a [MemoryStore];
+// [WithTolerance] a Handler and a Verifier; [WithLogger] a Handler and a
+// MemoryStore. A [Worker] takes its settings from its Handler, and
+// [WorkerOption]s of its own.
+type HandlerOption interface{ applyHandler(*config) }
+
+// VerifierOption configures a [Verifier]: [WithTolerance], [WithClock].
+type VerifierOption interface{ applyVerifier(*verifierConfig) }
+
+// MemoryStoreOption configures a [MemoryStore]: [WithClock], [WithLogger].
+type MemoryStoreOption interface{ applyMemoryStore(*memoryConfig) }
+
+// handlerOption is an option that only a Handler takes.
+type handlerOption func(*config)
+
+func (o handlerOption) applyHandler(c *config) { o(c) }
+
+// verifierConfig is what a Verifier is built from; a Handler's config
+// holds one for its own.
+type verifierConfig struct {
+	tolerance time.Duration
+	now       func() time.Time
+}
+
+// memoryConfig is what a MemoryStore is built from.
+type memoryConfig struct {
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// ClockOption is [WithClock]'s option, which a [Handler], a [Verifier] and
+// a [MemoryStore] take.
+type ClockOption struct{ now func() time.Time }
+
+func (o ClockOption) applyHandler(c *config) {
+	if o.now != nil {
+		c.now = o.now
+	}
+}
+
+func (o ClockOption) applyVerifier(c *verifierConfig) {
+	if o.now != nil {
+		c.now = o.now
+	}
+}
+
+func (o ClockOption) applyMemoryStore(c *memoryConfig) {
+	if o.now != nil {
+		c.now = o.now
+	}
+}
+
+// ToleranceOption is [WithTolerance]'s option, which a [Handler] and a
+// [Verifier] take.
+type ToleranceOption struct{ d time.Duration }
+
+func (o ToleranceOption) applyHandler(c *config)          { c.tolerance = o.d }
+func (o ToleranceOption) applyVerifier(c *verifierConfig) { c.tolerance = o.d }
+
+// LoggerOption is [WithLogger]'s option, which a [Handler] and a
+// [MemoryStore] take.
+type LoggerOption struct{ l *slog.Logger }
+
+func (o LoggerOption) applyHandler(c *config)           { c.logger = o.l }
+func (o LoggerOption) applyMemoryStore(c *memoryConfig) { c.logger = o.l }
 
 type config struct {
-	tolerance        time.Duration
-	now              func() time.Time
+	verifierConfig
 	maxBody          int64
 	readTimeout      time.Duration
 	store            Store
@@ -36,6 +99,7 @@ type config struct {
 	dedupKey         func(*Event) string
 	lease            time.Duration
 	retention        time.Duration
+	shortRetention   bool // WithShortRetention: below StripeRetryWindow on purpose
 	failOpen         bool
 	logger           *slog.Logger
 	onError          func(r *http.Request, e *Event, err error)
@@ -44,38 +108,24 @@ type config struct {
 	strictAPIVersion bool
 	observer         Observer
 	queue            Queue
-
-	// Worker
-	concurrency int
-	maxAttempts int
-	backoff     time.Duration // the first retry's delay; doubled each attempt, with jitter
-	maxBackoff  time.Duration
-	drain       time.Duration
 }
 
-func newConfig(opts []Option) *config {
+func newConfig(opts []HandlerOption) *config {
 	c := &config{
-		tolerance:   DefaultTolerance,
-		now:         time.Now,
-		maxBody:     DefaultMaxBodyBytes,
-		readTimeout: DefaultReadTimeout,
-		lease:       DefaultLease,
-		retention:   DefaultRetention,
-		concurrency: DefaultConcurrency,
-		maxAttempts: DefaultMaxAttempts,
-		backoff:     DefaultBackoff,
-		maxBackoff:  DefaultMaxBackoff,
-		drain:       DefaultDrainTimeout,
+		verifierConfig: verifierConfig{tolerance: DefaultTolerance, now: time.Now},
+		maxBody:        DefaultMaxBodyBytes,
+		readTimeout:    DefaultReadTimeout,
+		lease:          DefaultLease,
+		retention:      DefaultRetention,
 	}
 	for _, o := range opts {
-		o(c)
+		o.applyHandler(c)
 	}
 	return c
 }
 
 // prepare checks the options, fills in the defaults that depend on others
-// (the logger, the in-memory store) and fixes d's routing table, for a
-// Handler or a Worker.
+// (the logger, the in-memory store) and fixes d's routing table.
 func (c *config) prepare(d *Dispatcher) error {
 	if err := c.check(); err != nil {
 		return err
@@ -99,8 +149,12 @@ func (c *config) check() error {
 		return bad("max body bytes must be positive")
 	case c.readTimeout <= 0:
 		return bad("read timeout must be positive")
-	case c.lease <= 0 || c.retention <= 0:
-		return bad("dedup lease and retention must be positive")
+	case c.lease <= 0:
+		return bad("dedup lease must be positive")
+	case c.retention <= 0:
+		return bad("dedup retention must be positive")
+	case c.retention < StripeRetryWindow && !c.shortRetention:
+		return bad(fmt.Sprintf("dedup retention %v is shorter than Stripe's retry window (%v): a late retry would run again (WithShortRetention if that is meant)", c.retention, StripeRetryWindow))
 	case c.accounts != nil && len(c.accounts) == 0:
 		return bad(`WithAccounts with no account would drop every event (use "" for the platform's own events)`)
 	}
@@ -111,53 +165,66 @@ func (c *config) check() error {
 // either direction (default [DefaultTolerance]). Zero or negative is a
 // configuration error ([ErrInvalidTolerance]), never "no check". Applies to
 // a [Verifier] too.
-func WithTolerance(d time.Duration) Option { return func(c *config) { c.tolerance = d } }
+func WithTolerance(d time.Duration) ToleranceOption { return ToleranceOption{d} }
 
 // WithClock replaces time.Now, for tests. Applies to a [Verifier] and a
 // [MemoryStore] too.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
-}
+func WithClock(now func() time.Time) ClockOption { return ClockOption{now} }
 
 // WithMaxBodyBytes caps the body (default [DefaultMaxBodyBytes]); a longer
 // one gets 413.
-func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+func WithMaxBodyBytes(n int64) HandlerOption { return handlerOption(func(c *config) { c.maxBody = n }) }
 
 // WithReadTimeout bounds the time to read a delivery's body (default
 // [DefaultReadTimeout]), through [http.ResponseController], so that a
 // handler mounted on a server without a ReadTimeout cannot be held open by
 // a slow client. A server's ReadTimeout that is shorter is left in force.
 // Zero or negative is a configuration error.
-func WithReadTimeout(d time.Duration) Option { return func(c *config) { c.readTimeout = d } }
+func WithReadTimeout(d time.Duration) HandlerOption {
+	return handlerOption(func(c *config) { c.readTimeout = d })
+}
 
 // WithDedup sets the dedup store. The default is an in-process
 // [MemoryStore]; replicas need a shared one. nil turns dedup off, so that
 // Stripe's duplicate deliveries run the callbacks again.
-func WithDedup(s Store) Option { return func(c *config) { c.store, c.storeSet = s, true } }
+func WithDedup(s Store) HandlerOption {
+	return handlerOption(func(c *config) { c.store, c.storeSet = s, true })
+}
 
 // WithDedupKey derives the dedup key from the event instead of its ID. A
 // key that ignores the event ID (data.object's id and the type, say) also
 // drops distinct events about the same object. An empty key falls back to
 // the event ID, so that one missing field cannot make every event a
 // duplicate of the first.
-func WithDedupKey(key func(*Event) string) Option { return func(c *config) { c.dedupKey = key } }
+func WithDedupKey(key func(*Event) string) HandlerOption {
+	return handlerOption(func(c *config) { c.dedupKey = key })
+}
 
 // WithLease sets how long a claim holds off other deliveries of the same
 // event (default [DefaultLease]). Make it longer than the slowest callback.
-func WithLease(d time.Duration) Option { return func(c *config) { c.lease = d } }
+func WithLease(d time.Duration) HandlerOption { return handlerOption(func(c *config) { c.lease = d }) }
 
 // WithRetention sets how long completed events are remembered (default
-// [DefaultRetention]).
-func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
+// [DefaultRetention]). It must be at least [StripeRetryWindow]: Stripe
+// retries an event for up to three days, and a retry that comes after its
+// event was forgotten runs the callbacks again. A shorter one is a
+// configuration error; [WithShortRetention] says it is meant (a test, or
+// callbacks that are idempotent anyway).
+func WithRetention(d time.Duration) HandlerOption {
+	return handlerOption(func(c *config) { c.retention, c.shortRetention = d, false })
+}
+
+// WithShortRetention is [WithRetention] for a retention shorter than
+// [StripeRetryWindow], on purpose: Stripe's late retries of an event
+// forgotten by then run its callbacks again.
+func WithShortRetention(d time.Duration) HandlerOption {
+	return handlerOption(func(c *config) { c.retention, c.shortRetention = d, true })
+}
 
 // WithDedupFailOpen processes events without dedup while the store cannot
 // be reached, instead of answering 503. It keeps events flowing during a
 // store outage at the cost of running a duplicate delivery twice.
-func WithDedupFailOpen() Option { return func(c *config) { c.failOpen = true } }
+func WithDedupFailOpen() HandlerOption { return handlerOption(func(c *config) { c.failOpen = true }) }
 
 // WithLogger sets the structured logger (default slog.Default()). The
 // handler logs event id, type, secret name, status, duration and outcome;
@@ -166,33 +233,35 @@ func WithDedupFailOpen() Option { return func(c *config) { c.failOpen = true } }
 // by reason, a bad signature with a hint of its likely cause; failures at
 // Error, with the stack of a panic; what Stripe's retry settles (409, a
 // sender that left) at Info. Applies to a [MemoryStore] too.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{l} }
 
 // WithErrorHook calls fn for every delivery that did not get a 2xx (an
 // [Observer] sees every delivery, with durations and outcomes), with the
 // request (nil for [Handler.Handle]) and the event if it was parsed (else
 // nil), before the response is complete. fn must be safe for concurrent use
 // and must not keep the event (see [Event]).
-func WithErrorHook(fn func(r *http.Request, e *Event, err error)) Option {
-	return func(c *config) { c.onError = fn }
+func WithErrorHook(fn func(r *http.Request, e *Event, err error)) HandlerOption {
+	return handlerOption(func(c *config) { c.onError = fn })
 }
 
 // WithLivemode acknowledges (200) without dispatching the events whose
 // livemode differs: a Connect platform's live endpoint also receives the
 // test-mode events of its connected accounts.
-func WithLivemode(live bool) Option { return func(c *config) { c.livemode = &live } }
+func WithLivemode(live bool) HandlerOption {
+	return handlerOption(func(c *config) { c.livemode = &live })
+}
 
 // WithAccounts acknowledges (200) without dispatching the events whose
 // account is not one of ids. The empty string stands for the platform's
 // own events, which have no account. No id at all is a configuration
 // error: it would drop every event.
-func WithAccounts(ids ...string) Option {
-	return func(c *config) {
+func WithAccounts(ids ...string) HandlerOption {
+	return handlerOption(func(c *config) {
 		c.accounts = make(map[string]bool, len(ids))
 		for _, id := range ids {
 			c.accounts[id] = true
 		}
-	}
+	})
 }
 
 // WithStrictAPIVersion fails (500, so Stripe retries once the code is
@@ -201,4 +270,6 @@ func WithAccounts(ids ...string) Option {
 // their typed objects may decode wrongly. Events that no callback handles
 // are acknowledged whatever their version. Without it such events are
 // processed and the mismatch logged (once per version).
-func WithStrictAPIVersion() Option { return func(c *config) { c.strictAPIVersion = true } }
+func WithStrictAPIVersion() HandlerOption {
+	return handlerOption(func(c *config) { c.strictAPIVersion = true })
+}

@@ -79,7 +79,7 @@ func (e *QueueError) Is(target error) bool { return target == ErrQueueUnavailabl
 // cannot), and a [Worker] on the same queue runs the callbacks. Events that
 // nothing would handle, or that are filtered out, are acknowledged without
 // being queued.
-func WithQueue(q Queue) Option { return func(c *config) { c.queue = q } }
+func WithQueue(q Queue) HandlerOption { return handlerOption(func(c *config) { c.queue = q }) }
 
 // objectKey is what e is about, for the per-object serialisation: its
 // data.object's id, a thin event's related object, or the event itself.

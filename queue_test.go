@@ -83,16 +83,36 @@ func TestNewWorkerConfigErrors(t *testing.T) {
 	d := stripewebhook.NewDispatcher()
 	d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil })
 	q := &recordingQueue{}
-	for _, opt := range []stripewebhook.Option{
-		stripewebhook.WithConcurrency(0), stripewebhook.WithMaxAttempts(0), stripewebhook.WithBackoff(0, time.Second),
-		stripewebhook.WithBackoff(time.Second, time.Millisecond), stripewebhook.WithDrainTimeout(0), stripewebhook.WithDedup(nil),
-	} {
-		_, err := stripewebhook.NewWorker(d, q, opt)
-		assert.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+	quiet := stripewebhook.WithLogger(slog.New(slog.DiscardHandler))
+	newHandler := func(opts ...stripewebhook.HandlerOption) *stripewebhook.Handler {
+		h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), append([]stripewebhook.HandlerOption{quiet}, opts...)...)
+		require.NoError(t, err)
+		return h
 	}
-	_, err := stripewebhook.NewWorker(d, nil)
+	h := newHandler(stripewebhook.WithQueue(q))
+	for _, tc := range []struct {
+		opt  stripewebhook.WorkerOption
+		want string
+	}{
+		{stripewebhook.WithConcurrency(0), "concurrency must be positive"},
+		{stripewebhook.WithMaxAttempts(0), "max attempts must be positive"},
+		{stripewebhook.WithBackoff(0, time.Second), "backoff must be positive"},
+		{stripewebhook.WithBackoff(time.Second, time.Millisecond), "its maximum at least the first delay"},
+		{stripewebhook.WithDrainTimeout(0), "drain timeout must be positive"},
+	} {
+		_, err := stripewebhook.NewWorker(h, tc.opt)
+		assert.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+		assert.ErrorContains(t, err, tc.want)
+	}
+	_, err := stripewebhook.NewWorker(newHandler())
+	assert.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+	assert.ErrorContains(t, err, "no queue", "a worker of a handler that queues nothing")
+	_, err = stripewebhook.NewWorker(newHandler(stripewebhook.WithQueue(q), stripewebhook.WithDedup(nil)))
+	assert.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+	assert.ErrorContains(t, err, "needs a dedup store")
+	_, err = stripewebhook.NewWorker(nil)
 	assert.Error(t, err)
-	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	w, err := stripewebhook.NewWorker(h)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -124,8 +144,9 @@ func TestWorkerSurvivesReceiveErrors(t *testing.T) {
 	d := stripewebhook.NewDispatcher()
 	d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil })
 	q := &flakyQueue{fails: 5}
-	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithConcurrency(1), stripewebhook.WithBackoff(time.Millisecond, 2*time.Millisecond),
-		stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithQueue(q), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	w, err := stripewebhook.NewWorker(h, stripewebhook.WithConcurrency(1), stripewebhook.WithBackoff(time.Millisecond, 2*time.Millisecond))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

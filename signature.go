@@ -98,12 +98,15 @@ type macState struct {
 
 // NewVerifier returns a Verifier for the given secrets. Of the options, only
 // [WithTolerance] and [WithClock] apply to a Verifier.
-func NewVerifier(secrets []Secret, opts ...Option) (*Verifier, error) {
-	c := newConfig(opts)
+func NewVerifier(secrets []Secret, opts ...VerifierOption) (*Verifier, error) {
+	c := verifierConfig{tolerance: DefaultTolerance, now: time.Now}
+	for _, o := range opts {
+		o.applyVerifier(&c)
+	}
 	return c.verifier(secrets)
 }
 
-func (c *config) verifier(secrets []Secret) (*Verifier, error) {
+func (c *verifierConfig) verifier(secrets []Secret) (*Verifier, error) {
 	if c.tolerance <= 0 {
 		return nil, ErrInvalidTolerance
 	}

@@ -39,7 +39,7 @@ type thinHarness struct {
 	hooks []error
 }
 
-func newThinHarness(t *testing.T, opts ...stripewebhook.Option) *thinHarness {
+func newThinHarness(t *testing.T, opts ...stripewebhook.HandlerOption) *thinHarness {
 	t.Helper()
 	hs := &thinHarness{api: webhooktest.NewStripeAPI(t)}
 	d := stripewebhook.NewDispatcher(stripewebhook.WithClient(hs.api.Client()))
@@ -63,7 +63,7 @@ func newThinHarness(t *testing.T, opts ...stripewebhook.Option) *thinHarness {
 		}
 		return nil
 	}))
-	opts = append([]stripewebhook.Option{
+	opts = append([]stripewebhook.HandlerOption{
 		stripewebhook.WithLogger(slog.New(slog.DiscardHandler)),
 		stripewebhook.WithErrorHook(func(_ *http.Request, _ *stripewebhook.Event, err error) {
 			hs.mu.Lock()
@@ -121,10 +121,10 @@ func TestThinStatusPolicy(t *testing.T) {
 			return r
 		}
 	}
-	opts := func(o ...stripewebhook.Option) []stripewebhook.Option { return o }
+	opts := func(o ...stripewebhook.HandlerOption) []stripewebhook.HandlerOption { return o }
 	for _, tt := range []struct {
 		name   string
-		opts   []stripewebhook.Option
+		opts   []stripewebhook.HandlerOption
 		setup  func(*thinHarness)
 		req    func(*testing.T) *http.Request
 		status int

@@ -28,50 +28,89 @@ const (
 // [WithMaxAttempts]; then the event goes to the queue's dead letter. Build
 // it with [NewWorker]; Run it in each process that should work.
 type Worker struct {
-	d *Dispatcher
-	q Queue
-	c *config
+	d  *Dispatcher
+	q  Queue
+	c  *config // the Handler's, shared and only read
+	wc workerConfig
 }
+
+// WorkerOption configures a [Worker].
+type WorkerOption interface{ applyWorker(*workerConfig) }
+
+type workerConfig struct {
+	concurrency int
+	maxAttempts int
+	backoff     time.Duration // the first retry's delay; doubled each attempt, with jitter
+	maxBackoff  time.Duration
+	drain       time.Duration
+}
+
+type workerOption func(*workerConfig)
+
+func (o workerOption) applyWorker(c *workerConfig) { o(c) }
 
 // WithConcurrency sets how many events a Worker runs at once (default
 // [DefaultConcurrency]).
-func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
+func WithConcurrency(n int) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.concurrency = n })
+}
 
 // WithMaxAttempts sets how many times a Worker runs a failing event before
 // it goes to the dead letter (default [DefaultMaxAttempts]).
-func WithMaxAttempts(n int) Option { return func(c *config) { c.maxAttempts = n } }
+func WithMaxAttempts(n int) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.maxAttempts = n })
+}
 
 // WithBackoff sets the first retry's delay and the longest (defaults
 // [DefaultBackoff], [DefaultMaxBackoff]); each retry doubles the delay,
 // with jitter.
-func WithBackoff(first, max time.Duration) Option {
-	return func(c *config) { c.backoff, c.maxBackoff = first, max }
+func WithBackoff(first, max time.Duration) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.backoff, c.maxBackoff = first, max })
 }
 
 // WithDrainTimeout sets how long Run lets the events in flight finish once
 // its context is done (default [DefaultDrainTimeout]); past it their
 // callbacks' context is cancelled and they go back to the queue.
-func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drain = d } }
+func WithDrainTimeout(d time.Duration) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.drain = d })
+}
 
-// NewWorker returns a Worker taking events from q and running d's
-// callbacks. Of the options, those of dedup ([WithDedup], [WithLease],
-// [WithRetention], [WithDedupKey]), logging, the clock, [WithObserver] (each
-// run, with its attempt and queue lag) and the worker's own apply. The default store is in memory, right for one process only.
-func NewWorker(d *Dispatcher, q Queue, opts ...Option) (*Worker, error) {
-	if d == nil || q == nil {
-		return nil, errors.New("stripewebhook: NewWorker needs a dispatcher and a queue")
+// NewWorker returns a Worker that runs the events h queued (h must have
+// been built with [WithQueue]), with h's dispatcher, dedup store and key,
+// lease, retention, logger, observer and clock: a Worker cannot end up with
+// a store other than its Handler's, which would run an event once per
+// store. A process that only works (serves no HTTP) builds the same Handler
+// as the web process and never mounts it. NewWorker fails if h has no
+// queue or no dedup store ([WithDedup](nil)), or an option is out of range.
+func NewWorker(h *Handler, opts ...WorkerOption) (*Worker, error) {
+	if h == nil {
+		return nil, errors.New("stripewebhook: NewWorker needs the Handler whose queue it works")
 	}
-	c := newConfig(opts)
+	wc := workerConfig{
+		concurrency: DefaultConcurrency,
+		maxAttempts: DefaultMaxAttempts,
+		backoff:     DefaultBackoff,
+		maxBackoff:  DefaultMaxBackoff,
+		drain:       DefaultDrainTimeout,
+	}
+	for _, o := range opts {
+		o.applyWorker(&wc)
+	}
 	switch {
-	case c.concurrency <= 0 || c.maxAttempts <= 0 || c.backoff <= 0 || c.maxBackoff < c.backoff || c.drain <= 0:
-		return nil, fmt.Errorf("%w: worker concurrency, attempts, backoff and drain timeout must be positive", ErrInvalidOption)
-	case c.storeSet && c.store == nil:
-		return nil, fmt.Errorf("%w: a worker needs a dedup store (it is what runs each event once)", ErrInvalidOption)
+	case h.c.queue == nil:
+		return nil, fmt.Errorf("%w: the Handler has no queue to work (build it with WithQueue)", ErrInvalidOption)
+	case h.c.store == nil:
+		return nil, fmt.Errorf("%w: a worker needs a dedup store (it is what runs each event once); the Handler has WithDedup(nil)", ErrInvalidOption)
+	case wc.concurrency <= 0:
+		return nil, fmt.Errorf("%w: worker concurrency must be positive", ErrInvalidOption)
+	case wc.maxAttempts <= 0:
+		return nil, fmt.Errorf("%w: worker max attempts must be positive", ErrInvalidOption)
+	case wc.backoff <= 0 || wc.maxBackoff < wc.backoff:
+		return nil, fmt.Errorf("%w: worker backoff must be positive, its maximum at least the first delay", ErrInvalidOption)
+	case wc.drain <= 0:
+		return nil, fmt.Errorf("%w: worker drain timeout must be positive", ErrInvalidOption)
 	}
-	if err := c.prepare(d); err != nil {
-		return nil, err
-	}
-	return &Worker{d: d, q: q, c: c}, nil
+	return &Worker{d: h.dispatcher, q: h.c.queue, c: h.c, wc: wc}, nil
 }
 
 // Run takes events from the queue and runs them until ctx is done; then it
@@ -85,13 +124,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(w.c.drain, cancelRun)
+		t := time.AfterFunc(w.wc.drain, cancelRun)
 		context.AfterFunc(runCtx, func() { t.Stop() })
 	})
 	defer stop()
 
 	var wg sync.WaitGroup
-	for range w.c.concurrency {
+	for range w.wc.concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -149,14 +188,14 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 		w.settle(ctx, d, d.Ack(sctx))
 		return
 	case claim.Status == InProgress: // a synchronous delivery or another worker has it
-		w.settle(ctx, d, d.Retry(sctx, w.c.backoff))
+		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
 		return
 	}
 	lockKey := "stripewebhook:object:" + m.Key
 	lock, err := w.lock(ctx, lockKey)
 	if err != nil {
 		store.Release(sctx, key, claim.Token)
-		w.settle(ctx, d, d.Retry(sctx, w.c.backoff))
+		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
 		return
 	}
 	runErr := w.run(ctx, d, e)
@@ -170,7 +209,7 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 		return
 	}
 	store.Release(sctx, key, claim.Token)
-	if d.Attempt() >= w.c.maxAttempts {
+	if d.Attempt() >= w.wc.maxAttempts {
 		w.settle(ctx, d, w.deadLetter(sctx, d, runErr.Error()))
 		return
 	}
@@ -199,7 +238,7 @@ func (w *Worker) run(ctx context.Context, d Delivery, e *Event) error {
 		}
 		if err != nil {
 			r.Outcome = OutcomeFailed
-			if d.Attempt() >= w.c.maxAttempts {
+			if d.Attempt() >= w.wc.maxAttempts {
 				r.Outcome = OutcomeDeadLettered
 			}
 		}
@@ -249,10 +288,10 @@ func (w *Worker) settle(ctx context.Context, d Delivery, err error) {
 // backoffFor is the delay before attempt+1: exponential, capped, with
 // jitter (half to full).
 func (w *Worker) backoffFor(attempt int) time.Duration {
-	d := w.c.backoff
-	for i := 1; i < attempt && d < w.c.maxBackoff; i++ {
+	d := w.wc.backoff
+	for i := 1; i < attempt && d < w.wc.maxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, w.c.maxBackoff)
+	d = min(d, w.wc.maxBackoff)
 	return d/2 + rand.N(d/2+1)
 }

@@ -5,7 +5,7 @@
 //
 //	q, err := amqpqueue.New(ctx, "amqp://guest:guest@127.0.0.1:5672/")
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
-//	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+//	w, err := stripewebhook.NewWorker(h) // the handler's queue and store
 //	go w.Run(ctx)
 //	defer q.Close()
 //

@@ -202,7 +202,7 @@ func loadFor3s(b *testing.B, clients int, start func(g int) func(n int) error) f
 	return float64(total) / 3
 }
 
-func quietLogger() stripewebhook.Option {
+func quietLogger() stripewebhook.LoggerOption {
 	return stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
@@ -219,12 +219,16 @@ func ackServer(b *testing.B, q stripewebhook.Queue, work time.Duration, workers 
 		return nil
 	})
 	store := stripewebhook.NewMemoryStore(0, quietLogger())
-	opts := []stripewebhook.Option{stripewebhook.WithDedup(store), quietLogger()}
+	opts := []stripewebhook.HandlerOption{stripewebhook.WithDedup(store), quietLogger()}
 	if q != nil {
 		opts = append(opts, stripewebhook.WithQueue(q))
 	}
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(benchSecret), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if q != nil && workers {
-		w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store), stripewebhook.WithConcurrency(16), quietLogger())
+		w, err := stripewebhook.NewWorker(h, stripewebhook.WithConcurrency(16))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -232,10 +236,6 @@ func ackServer(b *testing.B, q stripewebhook.Queue, work time.Duration, workers 
 		done := make(chan struct{})
 		go func() { w.Run(ctx); close(done) }()
 		b.Cleanup(func() { cancel(); <-done })
-	}
-	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(benchSecret), opts...)
-	if err != nil {
-		b.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
@@ -357,7 +357,7 @@ func BenchmarkQueueHandle(b *testing.B) {
 	build := func(b *testing.B, q stripewebhook.Queue) *stripewebhook.Handler {
 		d := stripewebhook.NewDispatcher()
 		d.HandleFunc("payment_intent.succeeded", func(context.Context, *stripewebhook.Event) error { return nil })
-		opts := []stripewebhook.Option{stripewebhook.WithDedup(stripewebhook.NewMemoryStore(0, quietLogger())), quietLogger()}
+		opts := []stripewebhook.HandlerOption{stripewebhook.WithDedup(stripewebhook.NewMemoryStore(0, quietLogger())), quietLogger()}
 		if q != nil {
 			opts = append(opts, stripewebhook.WithQueue(q))
 		}

@@ -174,14 +174,14 @@ func LongKeys(t *testing.T, s stripewebhook.Store) {
 
 // countingHandler is a handler on s whose invoice.paid callback counts its
 // runs.
-func countingHandler(t *testing.T, s stripewebhook.Store, opts ...stripewebhook.Option) (*stripewebhook.Handler, *atomic.Int32) {
+func countingHandler(t *testing.T, s stripewebhook.Store, opts ...stripewebhook.HandlerOption) (*stripewebhook.Handler, *atomic.Int32) {
 	runs := new(atomic.Int32)
 	d := stripewebhook.NewDispatcher()
 	mustNil(t, "register", d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error {
 		runs.Add(1)
 		return nil
 	}))
-	opts = append([]stripewebhook.Option{stripewebhook.WithDedup(s), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	opts = append([]stripewebhook.HandlerOption{stripewebhook.WithDedup(s), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), opts...)
 	mustNil(t, "NewHandler", err)
 	return h, runs

@@ -7,7 +7,7 @@
 //	js, _ := jetstream.New(nc)
 //	q, err := jsqueue.New(ctx, js)
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
-//	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+//	w, err := stripewebhook.NewWorker(h) // the handler's queue and store
 //	go w.Run(ctx)
 //
 // Layout: a stream (WorkQueue retention, file storage) on <subject>.events,

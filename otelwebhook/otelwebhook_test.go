@@ -35,7 +35,7 @@ type env struct {
 	reader *sdkmetric.ManualReader
 }
 
-func newEnv(t testing.TB, fail bool, opts ...stripewebhook.Option) *env {
+func newEnv(t testing.TB, fail bool, opts ...stripewebhook.HandlerOption) *env {
 	spans := tracetest.NewSpanRecorder()
 	reader := sdkmetric.NewManualReader()
 	obs, err := otelwebhook.New(
@@ -52,7 +52,7 @@ func newEnv(t testing.TB, fail bool, opts ...stripewebhook.Option) *env {
 		return nil
 	})
 	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret),
-		append([]stripewebhook.Option{stripewebhook.WithObserver(obs), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+		append([]stripewebhook.HandlerOption{stripewebhook.WithObserver(obs), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestSpansAndMetrics(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		fail    bool
-		opts    []stripewebhook.Option
+		opts    []stripewebhook.HandlerOption
 		req     *http.Request
 		status  int
 		outcome string
@@ -90,8 +90,8 @@ func TestSpansAndMetrics(t *testing.T) {
 		{"failed", true, nil, webhooktest.NewRequestAt(t, "/webhook", inv, now, secret), 500, "failed", "", "invoice.paid", true, 1},
 		{"bad signature", false, nil, webhooktest.NewRequestAt(t, "/webhook", inv, now, "whsec_forged"), 400, "rejected", "bad_signature", "none", false, 0},
 		{"stale", false, nil, webhooktest.NewRequestAt(t, "/webhook", inv, now.Add(-time.Hour), secret), 400, "rejected", "stale", "none", false, 0},
-		{"too large", false, []stripewebhook.Option{stripewebhook.WithMaxBodyBytes(10)}, webhooktest.NewRequestAt(t, "/webhook", inv, now, secret), 413, "rejected", "too_large", "none", false, 0},
-		{"store down", false, []stripewebhook.Option{stripewebhook.WithDedup(downStore{})}, webhooktest.NewRequestAt(t, "/webhook", inv, now, secret), 503, "store_unavailable", "", "invoice.paid", true, 0},
+		{"too large", false, []stripewebhook.HandlerOption{stripewebhook.WithMaxBodyBytes(10)}, webhooktest.NewRequestAt(t, "/webhook", inv, now, secret), 413, "rejected", "too_large", "none", false, 0},
+		{"store down", false, []stripewebhook.HandlerOption{stripewebhook.WithDedup(downStore{})}, webhooktest.NewRequestAt(t, "/webhook", inv, now, secret), 503, "store_unavailable", "", "invoice.paid", true, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.fail, tt.opts...)
@@ -209,12 +209,12 @@ func BenchmarkObserver(b *testing.B) {
 		p := webhooktest.WithID(b, inv, fmt.Sprintf("evt_obs_%d", i))
 		events[i] = signed{p, fixture.Header(p, now, secret)}
 	}
-	build := func(opts ...stripewebhook.Option) *stripewebhook.Handler {
+	build := func(opts ...stripewebhook.HandlerOption) *stripewebhook.Handler {
 		d := stripewebhook.NewDispatcher()
 		d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil })
 		discard := stripewebhook.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 		h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret),
-			append([]stripewebhook.Option{discard, stripewebhook.WithDedup(stripewebhook.NewMemoryStore(n/4, discard))}, opts...)...)
+			append([]stripewebhook.HandlerOption{discard, stripewebhook.WithDedup(stripewebhook.NewMemoryStore(n/4, discard))}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -236,12 +236,12 @@ func BenchmarkObserver(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	for _, c := range []struct {
 		name string
-		opts []stripewebhook.Option
+		opts []stripewebhook.HandlerOption
 	}{
 		{"off", nil},
-		{"noop", []stripewebhook.Option{stripewebhook.WithObserver(noop{})}},
-		{"otel-metrics", []stripewebhook.Option{stripewebhook.WithObserver(metricsOnly)}},
-		{"otel-metrics+spans", []stripewebhook.Option{stripewebhook.WithObserver(withSpans)}},
+		{"noop", []stripewebhook.HandlerOption{stripewebhook.WithObserver(noop{})}},
+		{"otel-metrics", []stripewebhook.HandlerOption{stripewebhook.WithObserver(metricsOnly)}},
+		{"otel-metrics+spans", []stripewebhook.HandlerOption{stripewebhook.WithObserver(withSpans)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			h := build(c.opts...)

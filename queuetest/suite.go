@@ -122,20 +122,22 @@ func (a *app) succeeded(id string) int {
 	return a.ok[id]
 }
 
-func quiet() stripewebhook.Option { return stripewebhook.WithLogger(slog.New(slog.DiscardHandler)) }
+func quiet() stripewebhook.HandlerOption {
+	return stripewebhook.WithLogger(slog.New(slog.DiscardHandler))
+}
 
-func handler(t *testing.T, d *stripewebhook.Dispatcher, q stripewebhook.Queue, store stripewebhook.Store) *stripewebhook.Handler {
-	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), stripewebhook.WithQueue(q), stripewebhook.WithDedup(store), quiet())
+func handler(t *testing.T, d *stripewebhook.Dispatcher, q stripewebhook.Queue, store stripewebhook.Store, opts ...stripewebhook.HandlerOption) *stripewebhook.Handler {
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), append([]stripewebhook.HandlerOption{stripewebhook.WithQueue(q), stripewebhook.WithDedup(store), quiet()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-// startWorker runs a worker until the test ends, or until stop is called.
-func startWorker(t *testing.T, d *stripewebhook.Dispatcher, q stripewebhook.Queue, store stripewebhook.Store, opts ...stripewebhook.Option) (stop func() error) {
-	w, err := stripewebhook.NewWorker(d, q, append([]stripewebhook.Option{stripewebhook.WithDedup(store), quiet(),
-		stripewebhook.WithBackoff(10*time.Millisecond, 50*time.Millisecond)}, opts...)...)
+// startWorker runs a worker of h's queue until the test ends, or until
+// stop is called.
+func startWorker(t *testing.T, h *stripewebhook.Handler, opts ...stripewebhook.WorkerOption) (stop func() error) {
+	w, err := stripewebhook.NewWorker(h, append([]stripewebhook.WorkerOption{stripewebhook.WithBackoff(10*time.Millisecond, 50*time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +200,7 @@ func DurableAcceptance(t *testing.T, c Config) {
 			t.Fatalf("enqueue: %d", code)
 		}
 	}
-	startWorker(t, d, c.Open(t, ns), store)
+	startWorker(t, handler(t, d, c.Open(t, ns), store))
 	for _, p := range evs {
 		id := idOf(t, p)
 		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
@@ -251,7 +253,7 @@ func ExactlyOnce(t *testing.T, c Config) {
 		hs = append(hs, handler(t, d, c.Open(t, ns), store))
 	}
 	for range 2 {
-		startWorker(t, d, c.Open(t, ns), store)
+		startWorker(t, handler(t, d, c.Open(t, ns), store))
 	}
 	evs := events(t, ns, 30)
 	var wg sync.WaitGroup
@@ -295,7 +297,7 @@ func DeadLetterAndReplay(t *testing.T, c Config) {
 	q := c.Open(t, ns)
 	h := handler(t, d, q, store)
 	obs := &runObserver{}
-	stop := startWorker(t, d, q, store, stripewebhook.WithMaxAttempts(3), stripewebhook.WithObserver(obs))
+	stop := startWorker(t, handler(t, d, q, store, stripewebhook.WithObserver(obs)), stripewebhook.WithMaxAttempts(3))
 	p := events(t, ns, 1)[0]
 	id := idOf(t, p)
 	if code := deliver(t, h, p); code != 200 {
@@ -374,7 +376,7 @@ func PerObjectSerialisation(t *testing.T, c Config) {
 		}
 	}
 	for range 2 {
-		startWorker(t, d, c.Open(t, ns), store, stripewebhook.WithConcurrency(4))
+		startWorker(t, handler(t, d, c.Open(t, ns), store), stripewebhook.WithConcurrency(4))
 	}
 	for _, p := range evs {
 		id := idOf(t, p)
@@ -397,7 +399,7 @@ func Drain(t *testing.T, c Config) {
 	for _, p := range evs {
 		deliver(t, h, p)
 	}
-	stop := startWorker(t, d, c.Open(t, ns), store, stripewebhook.WithConcurrency(1), stripewebhook.WithDrainTimeout(5*time.Second))
+	stop := startWorker(t, handler(t, d, c.Open(t, ns), store), stripewebhook.WithConcurrency(1), stripewebhook.WithDrainTimeout(5*time.Second))
 	first := <-a.started
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -405,7 +407,7 @@ func Drain(t *testing.T, c Config) {
 	if a.succeeded(first) != 1 {
 		t.Fatal("the event in flight did not finish before Run returned")
 	}
-	startWorker(t, d, c.Open(t, ns), store)
+	startWorker(t, handler(t, d, c.Open(t, ns), store))
 	for _, p := range evs {
 		id := idOf(t, p)
 		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
@@ -419,7 +421,7 @@ func Outage(t *testing.T, c Config) {
 	p := dedupstoretest.NewProxy(t, c.Backend)
 	d := a.dispatcher()
 	h := handler(t, d, c.OpenVia(t, ns, p.Addr()), store)
-	startWorker(t, d, c.Open(t, ns), store)
+	startWorker(t, handler(t, d, c.Open(t, ns), store))
 	ev := events(t, ns, 1)[0]
 	p.Down()
 	if code := deliver(t, h, ev); code != http.StatusServiceUnavailable {

@@ -76,7 +76,7 @@ func ExampleNewSQLite() {
 	err = deliver(ctx, h, "payment_intent.succeeded", "whsec_example")
 	fmt.Println("handler: answered", stripewebhook.StatusCode(err))
 
-	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+	w, err := stripewebhook.NewWorker(h) // h's dispatcher, queue and store
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func ExampleQueue_DeadLetters() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store),
+	w, err := stripewebhook.NewWorker(h,
 		stripewebhook.WithMaxAttempts(2), stripewebhook.WithBackoff(10*time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		log.Fatal(err)

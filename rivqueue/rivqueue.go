@@ -7,7 +7,7 @@
 //	q, err := rivqueue.New(pool)
 //	err = q.Migrate(ctx) // River's tables, once (safe when replicas start together)
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
-//	w, err := stripewebhook.NewWorker(d, q, stripewebhook.WithDedup(store))
+//	w, err := stripewebhook.NewWorker(h) // the handler's queue and store
 //	go w.Run(ctx)
 //	defer q.Close(ctx)
 //

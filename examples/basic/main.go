@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var opts []stripewebhook.Option
+	var opts []stripewebhook.HandlerOption
 	if *metricsAddr != "" {
 		obs, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
 		if err != nil {
@@ -93,12 +93,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer closeQueue()
 		opts = append(opts, stripewebhook.WithQueue(q))
 	}
-	h, d, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr, opts...)
+	h, _, err := newHandler(getenv("STRIPE_WEBHOOK_SECRET"), stdout, stderr, opts...)
 	if err != nil {
 		return err
 	}
 	if q != nil {
-		w, err := stripewebhook.NewWorker(d, q, append(opts, stripewebhook.WithDrainTimeout(*grace))...) // the same store and observer
+		w, err := stripewebhook.NewWorker(h, stripewebhook.WithDrainTimeout(*grace)) // h's store, logger and observer
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func newServer(h http.Handler, readTimeout, idleTimeout time.Duration) *http.Ser
 
 // newHandler builds the endpoint: the two events of the guide, and a line
 // for every other type.
-func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhook.Option) (*stripewebhook.Handler, *stripewebhook.Dispatcher, error) {
+func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhook.HandlerOption) (*stripewebhook.Handler, *stripewebhook.Dispatcher, error) {
 	secrets := stripewebhook.Secrets(secretEnv) // comma-separated while one is rolled
 	if len(secrets) == 0 {
 		return nil, nil, errNoSecret
@@ -203,7 +203,7 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 		return nil, nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	opts = append([]stripewebhook.Option{stripewebhook.WithLogger(logger)}, opts...)
+	opts = append([]stripewebhook.HandlerOption{stripewebhook.WithLogger(logger)}, opts...)
 	h, err := stripewebhook.NewHandler(d, secrets, opts...)
 	return h, d, err
 }
