@@ -99,9 +99,6 @@ type Report struct {
 	QueueLag time.Duration // from the queue's accept to the run's start
 }
 
-// WithObserver sets an [Observer] of every delivery and run.
-func WithObserver(o Observer) HandlerOption { return handlerOption(func(c *config) { c.observer = o }) }
-
 // rejection is the Reason for a 4xx error.
 func rejection(err error) Reason {
 	var te *TimestampError

@@ -2,21 +2,9 @@ package stripewebhook
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 )
-
-// DefaultMaxBodyBytes is the default cap on a delivery's body. Real invoice
-// events with many line items run to hundreds of KiB; a 64 KiB cap rejects
-// them.
-const DefaultMaxBodyBytes = 1 << 20
-
-// DefaultReadTimeout bounds how long the handler waits for a delivery's
-// body. Stripe sends it at once; a client that trickles it, or declares a
-// length it never sends, is cut off after this.
-const DefaultReadTimeout = 30 * time.Second
 
 // ErrInvalidOption means an option is out of range or can never be what
 // was meant (it would drop every event, say). It is wrapped with the detail.
@@ -35,11 +23,6 @@ type VerifierOption interface{ applyVerifier(*verifierConfig) }
 
 // MemoryStoreOption configures a [MemoryStore]: [WithClock], [WithLogger].
 type MemoryStoreOption interface{ applyMemoryStore(*memoryConfig) }
-
-// handlerOption is an option that only a Handler takes.
-type handlerOption func(*config)
-
-func (o handlerOption) applyHandler(c *config) { o(c) }
 
 // verifierConfig is what a Verifier is built from; a Handler's config
 // holds one for its own.
@@ -90,77 +73,6 @@ type LoggerOption struct{ l *slog.Logger }
 func (o LoggerOption) applyHandler(c *config)           { c.logger = o.l }
 func (o LoggerOption) applyMemoryStore(c *memoryConfig) { c.logger = o.l }
 
-type config struct {
-	verifierConfig
-	maxBody          int64
-	readTimeout      time.Duration
-	store            Store
-	storeSet         bool
-	dedupKey         func(*Event) string
-	lease            time.Duration
-	retention        time.Duration
-	shortRetention   bool // WithShortRetention: below StripeRetryWindow on purpose
-	failOpen         bool
-	logger           *slog.Logger
-	onError          func(r *http.Request, e *Event, err error)
-	livemode         *bool
-	accounts         map[string]bool
-	strictAPIVersion bool
-	observer         Observer
-	queue            Queue
-}
-
-func newConfig(opts []HandlerOption) *config {
-	c := &config{
-		verifierConfig: verifierConfig{tolerance: DefaultTolerance, now: time.Now},
-		maxBody:        DefaultMaxBodyBytes,
-		readTimeout:    DefaultReadTimeout,
-		lease:          DefaultLease,
-		retention:      DefaultRetention,
-	}
-	for _, o := range opts {
-		o.applyHandler(c)
-	}
-	return c
-}
-
-// prepare checks the options, fills in the defaults that depend on others
-// (the logger, the in-memory store) and fixes d's routing table.
-func (c *config) prepare(d *Dispatcher) error {
-	if err := c.check(); err != nil {
-		return err
-	}
-	if c.logger == nil {
-		c.logger = slog.Default()
-	}
-	if !c.storeSet {
-		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
-	}
-	d.start()
-	return d.startErr
-}
-
-// check reports the options that are out of range, or that would silently
-// drop every event.
-func (c *config) check() error {
-	bad := func(msg string) error { return fmt.Errorf("%w: %s", ErrInvalidOption, msg) }
-	switch {
-	case c.maxBody <= 0:
-		return bad("max body bytes must be positive")
-	case c.readTimeout <= 0:
-		return bad("read timeout must be positive")
-	case c.lease <= 0:
-		return bad("dedup lease must be positive")
-	case c.retention <= 0:
-		return bad("dedup retention must be positive")
-	case c.retention < StripeRetryWindow && !c.shortRetention:
-		return bad(fmt.Sprintf("dedup retention %v is shorter than Stripe's retry window (%v): a late retry would run again (WithShortRetention if that is meant)", c.retention, StripeRetryWindow))
-	case c.accounts != nil && len(c.accounts) == 0:
-		return bad(`WithAccounts with no account would drop every event (use "" for the platform's own events)`)
-	}
-	return nil
-}
-
 // WithTolerance sets how far the signed timestamp may be from now, in
 // either direction (default [DefaultTolerance]). Zero or negative is a
 // configuration error ([ErrInvalidTolerance]), never "no check". Applies to
@@ -171,61 +83,6 @@ func WithTolerance(d time.Duration) ToleranceOption { return ToleranceOption{d} 
 // [MemoryStore] too.
 func WithClock(now func() time.Time) ClockOption { return ClockOption{now} }
 
-// WithMaxBodyBytes caps the body (default [DefaultMaxBodyBytes]); a longer
-// one gets 413.
-func WithMaxBodyBytes(n int64) HandlerOption { return handlerOption(func(c *config) { c.maxBody = n }) }
-
-// WithReadTimeout bounds the time to read a delivery's body (default
-// [DefaultReadTimeout]), through [http.ResponseController], so that a
-// handler mounted on a server without a ReadTimeout cannot be held open by
-// a slow client. A server's ReadTimeout that is shorter is left in force.
-// Zero or negative is a configuration error.
-func WithReadTimeout(d time.Duration) HandlerOption {
-	return handlerOption(func(c *config) { c.readTimeout = d })
-}
-
-// WithDedup sets the dedup store. The default is an in-process
-// [MemoryStore]; replicas need a shared one. nil turns dedup off, so that
-// Stripe's duplicate deliveries run the callbacks again.
-func WithDedup(s Store) HandlerOption {
-	return handlerOption(func(c *config) { c.store, c.storeSet = s, true })
-}
-
-// WithDedupKey derives the dedup key from the event instead of its ID. A
-// key that ignores the event ID (data.object's id and the type, say) also
-// drops distinct events about the same object. An empty key falls back to
-// the event ID, so that one missing field cannot make every event a
-// duplicate of the first.
-func WithDedupKey(key func(*Event) string) HandlerOption {
-	return handlerOption(func(c *config) { c.dedupKey = key })
-}
-
-// WithLease sets how long a claim holds off other deliveries of the same
-// event (default [DefaultLease]). Make it longer than the slowest callback.
-func WithLease(d time.Duration) HandlerOption { return handlerOption(func(c *config) { c.lease = d }) }
-
-// WithRetention sets how long completed events are remembered (default
-// [DefaultRetention]). It must be at least [StripeRetryWindow]: Stripe
-// retries an event for up to three days, and a retry that comes after its
-// event was forgotten runs the callbacks again. A shorter one is a
-// configuration error; [WithShortRetention] says it is meant (a test, or
-// callbacks that are idempotent anyway).
-func WithRetention(d time.Duration) HandlerOption {
-	return handlerOption(func(c *config) { c.retention, c.shortRetention = d, false })
-}
-
-// WithShortRetention is [WithRetention] for a retention shorter than
-// [StripeRetryWindow], on purpose: Stripe's late retries of an event
-// forgotten by then run its callbacks again.
-func WithShortRetention(d time.Duration) HandlerOption {
-	return handlerOption(func(c *config) { c.retention, c.shortRetention = d, true })
-}
-
-// WithDedupFailOpen processes events without dedup while the store cannot
-// be reached, instead of answering 503. It keeps events flowing during a
-// store outage at the cost of running a duplicate delivery twice.
-func WithDedupFailOpen() HandlerOption { return handlerOption(func(c *config) { c.failOpen = true }) }
-
 // WithLogger sets the structured logger (default slog.Default()). The
 // handler logs event id, type, secret name, status, duration and outcome;
 // never a secret, a signature or the body. Successes are logged at Debug;
@@ -234,42 +91,3 @@ func WithDedupFailOpen() HandlerOption { return handlerOption(func(c *config) { 
 // Error, with the stack of a panic; what Stripe's retry settles (409, a
 // sender that left) at Info. Applies to a [MemoryStore] too.
 func WithLogger(l *slog.Logger) LoggerOption { return LoggerOption{l} }
-
-// WithErrorHook calls fn for every delivery that did not get a 2xx (an
-// [Observer] sees every delivery, with durations and outcomes), with the
-// request (nil for [Handler.Handle]) and the event if it was parsed (else
-// nil), before the response is complete. fn must be safe for concurrent use
-// and must not keep the event (see [Event]).
-func WithErrorHook(fn func(r *http.Request, e *Event, err error)) HandlerOption {
-	return handlerOption(func(c *config) { c.onError = fn })
-}
-
-// WithLivemode acknowledges (200) without dispatching the events whose
-// livemode differs: a Connect platform's live endpoint also receives the
-// test-mode events of its connected accounts.
-func WithLivemode(live bool) HandlerOption {
-	return handlerOption(func(c *config) { c.livemode = &live })
-}
-
-// WithAccounts acknowledges (200) without dispatching the events whose
-// account is not one of ids. The empty string stands for the platform's
-// own events, which have no account. No id at all is a configuration
-// error: it would drop every event.
-func WithAccounts(ids ...string) HandlerOption {
-	return handlerOption(func(c *config) {
-		c.accounts = make(map[string]bool, len(ids))
-		for _, id := range ids {
-			c.accounts[id] = true
-		}
-	})
-}
-
-// WithStrictAPIVersion fails (500, so Stripe retries once the code is
-// upgraded) the events whose API version is on another release train than
-// stripe-go v82's stripe.APIVersion and that would run a callback, since
-// their typed objects may decode wrongly. Events that no callback handles
-// are acknowledged whatever their version. Without it such events are
-// processed and the mismatch logged (once per version).
-func WithStrictAPIVersion() HandlerOption {
-	return handlerOption(func(c *config) { c.strictAPIVersion = true })
-}

@@ -74,13 +74,6 @@ func (e *QueueError) Error() string        { return "stripewebhook: enqueue: " +
 func (e *QueueError) Unwrap() error        { return e.Err }
 func (e *QueueError) Is(target error) bool { return target == ErrQueueUnavailable }
 
-// WithQueue turns on the asynchronous mode: a delivery that a callback
-// would handle is answered 200 once q has durably accepted it (503 when it
-// cannot), and a [Worker] on the same queue runs the callbacks. Events that
-// nothing would handle, or that are filtered out, are acknowledged without
-// being queued.
-func WithQueue(q Queue) HandlerOption { return handlerOption(func(c *config) { c.queue = q }) }
-
 // objectKey is what e is about, for the per-object serialisation: its
 // data.object's id, a thin event's related object, or the event itself.
 func objectKey(e *Event) string {
