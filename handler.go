@@ -55,68 +55,7 @@ func (e *StoreError) Is(target error) bool { return target == ErrStoreUnavailabl
 //	ErrTimestampOutsideTolerance, ErrInvalidPayload           400
 //	ErrInProgress                                             409
 //	anything else (API version under WithStrictAPIVersion, …) 500
-func StatusCode(err error) int {
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case is[*CallbackError](err):
-		return http.StatusInternalServerError
-	case is[*StoreError](err) || is[*QueueError](err):
-		return http.StatusServiceUnavailable
-	case is[*http.MaxBytesError](err):
-		return http.StatusRequestEntityTooLarge
-	case isBadRequest(err):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrInProgress):
-		return http.StatusConflict
-	case errors.Is(err, ErrStoreUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// is reports whether err's chain holds an error of type T.
-func is[T error](err error) bool {
-	var target T
-	return errors.As(err, &target)
-}
-
-func isBadRequest(err error) bool {
-	return errors.Is(err, ErrNotSigned) || errors.Is(err, ErrInvalidHeader) ||
-		errors.Is(err, ErrNoValidSignature) || errors.Is(err, ErrTimestampOutsideTolerance) ||
-		errors.Is(err, ErrInvalidPayload)
-}
-
-// publicMessage is the response body: short, and never anything a callback
-// or a store said (it may hold a DSN), nor a secret or a signature.
-func publicMessage(status int, err error) string {
-	switch status {
-	case http.StatusOK:
-		return "ok"
-	case http.StatusBadRequest:
-		switch {
-		case errors.Is(err, ErrNotSigned):
-			return "missing Stripe-Signature header"
-		case errors.Is(err, ErrInvalidHeader):
-			return "malformed Stripe-Signature header"
-		case errors.Is(err, ErrNoValidSignature):
-			return "no valid signature"
-		case errors.Is(err, ErrTimestampOutsideTolerance):
-			return "signature timestamp outside tolerance"
-		}
-		return "invalid event payload"
-	case http.StatusRequestEntityTooLarge:
-		return "body too large"
-	case http.StatusConflict:
-		return "event in progress, retry later"
-	case http.StatusServiceUnavailable:
-		if is[*QueueError](err) {
-			return "queue unavailable, retry later"
-		}
-		return "dedup store unavailable, retry later"
-	}
-	return "event not processed, retry later"
-}
+func StatusCode(err error) int { return classify(err).status }
 
 // Handler is an [http.Handler] that receives Stripe webhooks. Build it with
 // [NewHandler]; it is safe for concurrent use.
@@ -124,6 +63,7 @@ type Handler struct {
 	verifier   *Verifier
 	dispatcher *Dispatcher
 	c          *config
+	pipe       *pipeline // shared with the Handler's Workers
 	versions   versionWarnings
 	rejections rejectionLog
 }
@@ -150,7 +90,7 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...HandlerOption) (*Handle
 	if d.empty() {
 		return nil, ErrNoCallbacks
 	}
-	return &Handler{verifier: v, dispatcher: d, c: c}, nil
+	return &Handler{verifier: v, dispatcher: d, c: c, pipe: &pipeline{c: c, d: d}}, nil
 }
 
 // ServeHTTP receives one delivery. Mount it for POST only or not: other
@@ -176,11 +116,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.process(ctx, body, header, &rep)
 	}
-	status := StatusCode(err)
+	class := classify(err)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	io.WriteString(w, publicMessage(status, err)+"\n")
+	w.WriteHeader(class.status)
+	io.WriteString(w, class.public+"\n")
 	h.finish(ctx, r, &rep, body, header, err, start)
 }
 
@@ -285,7 +225,7 @@ func serverReadTimeoutWithin(r *http.Request, d time.Duration) bool {
 // filter, claim, dispatch, complete or release. It fills rep with what
 // happened.
 func (h *Handler) process(ctx context.Context, body []byte, header string, rep *Report) error {
-	t := h.clock()
+	t := h.c.clock()
 	ver, err := h.verifier.Verify(body, header)
 	rep.Verify = since(t)
 	if err != nil {
@@ -321,112 +261,7 @@ func (h *Handler) deliver(ctx context.Context, e *Event, rep *Report) error {
 	if h.c.queue != nil {
 		return h.enqueue(ctx, e, rep)
 	}
-	store := h.c.store
-	if store == nil {
-		return h.run(ctx, e, r, rep)
-	}
-	key := e.ID
-	if h.c.dedupKey != nil {
-		if k := h.c.dedupKey(e); k != "" {
-			key = k
-		}
-	}
-	if ctx.Err() != nil {
-		return abandoned(ctx)
-	}
-	t := h.clock()
-	claim, err := store.Claim(ctx, key, h.c.lease)
-	rep.Store = since(t)
-	if err != nil {
-		if ctx.Err() != nil { // the sender left, the store is fine
-			return abandoned(ctx)
-		}
-		err = &StoreError{Op: "claim", Err: err}
-		if !h.c.failOpen {
-			return err
-		}
-		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: dedup store unavailable; processing without dedup (fail open)",
-			slog.String("event_id", e.ID), slog.Any("error", err))
-		return h.run(ctx, e, r, rep)
-	}
-	switch claim.Status {
-	case Done:
-		rep.Outcome = OutcomeDuplicate
-		return nil
-	case InProgress:
-		return ErrInProgress
-	}
-	derr := h.run(ctx, e, r, rep)
-	// The claim must be settled even if the client has gone away meanwhile
-	// (Stripe gave up waiting): without the request's cancellation, within
-	// the store client's own timeouts.
-	sctx := context.WithoutCancel(ctx)
-	t = h.clock()
-	defer func() { rep.Store += since(t) }()
-	if derr != nil {
-		if err := store.Release(sctx, key, claim.Token); err != nil {
-			h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the claim failed; the retry runs once the lease expires",
-				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
-		}
-		return derr
-	}
-	if err := store.Complete(sctx, key, claim.Token, h.c.retention); err != nil {
-		// The callbacks succeeded: acknowledge, so Stripe does not run the
-		// event again, and say that a late duplicate may still get through.
-		h.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: marking the event done failed; a later duplicate may run again",
-			slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
-	}
-	return nil
-}
-
-// run runs the callbacks of r for e, observed as a run.
-func (h *Handler) run(ctx context.Context, e *Event, r route, rep *Report) error {
-	t := h.clock()
-	obs := h.c.observer
-	if obs != nil {
-		ctx = obs.Start(ctx, OpRun)
-	}
-	outcome, err := h.dispatcher.run(ctx, e, r)
-	rep.Callbacks, rep.Outcome = since(t), outcome
-	if obs != nil {
-		rr := Report{Op: OpRun, Event: e, Outcome: outcome, Err: err, Secret: e.Secret, Callbacks: rep.Callbacks, Total: rep.Callbacks, EventAge: h.age(e)}
-		if err != nil {
-			rr.Outcome = OutcomeFailed
-		}
-		obs.End(ctx, &rr)
-	}
-	return err
-}
-
-// clock returns the time when an observer wants durations, and the zero
-// time otherwise, so that an unobserved handler reads no clock for them.
-func (h *Handler) clock() time.Time {
-	if h.c.observer == nil {
-		return time.Time{}
-	}
-	return time.Now()
-}
-
-// since is the time elapsed from t, or 0 for the zero time.
-func since(t time.Time) time.Duration {
-	if t.IsZero() {
-		return 0
-	}
-	return time.Since(t)
-}
-
-// age is the time since e was created, or 0 if unknown.
-func (h *Handler) age(e *Event) time.Duration {
-	if e == nil || e.Created <= 0 {
-		return 0
-	}
-	return h.c.now().Sub(time.Unix(e.Created, 0))
-}
-
-// abandoned is the error for a delivery whose context ended before its
-// claim.
-func abandoned(ctx context.Context) error {
-	return fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
+	return h.pipe.deliver(ctx, e, r, rep, attempt{failOpen: h.c.failOpen})
 }
 
 // checkAPIVersion holds back, under WithStrictAPIVersion, a snapshot event
@@ -483,22 +318,19 @@ func sameReleaseTrain(v string) bool {
 // finish completes rep, logs the delivery, and calls the error hook and
 // the observer.
 func (h *Handler) finish(ctx context.Context, r *http.Request, rep *Report, body []byte, header string, err error, start time.Time) {
+	class := classify(err)
 	if rep.Status == 0 {
-		rep.Status = StatusCode(err)
+		rep.Status = class.status
 	}
 	rep.Err = err
-	switch {
-	case err == nil:
-	case rep.Status >= 400 && rep.Status < 500 && rep.Status != http.StatusConflict:
-		rep.Outcome = OutcomeRejected
-		if rep.Reason == "" {
-			rep.Reason = rejection(err)
+	if err != nil && rep.Outcome != OutcomeRejected { // a 405 is rejected before there is an error
+		rep.Outcome = class.outcome
+		if class.reason != nil {
+			rep.Reason = class.reason(err)
 		}
-	default:
-		rep.Outcome = failure(err)
 	}
 	rep.Total = time.Since(start)
-	rep.EventAge = h.age(rep.Event)
+	rep.EventAge = h.c.age(rep.Event)
 	h.log(ctx, rep, body, header)
 	if err != nil && h.c.onError != nil {
 		h.c.onError(r, rep.Event, err)

@@ -2,8 +2,6 @@ package stripewebhook
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"time"
 
 	"github.com/stripewebhook/stripewebhook/internal/eventtypes"
@@ -97,46 +95,6 @@ type Report struct {
 	// A Worker's runs (asynchronous mode).
 	Attempt  int           // the queue's delivery attempt, 1 for the first
 	QueueLag time.Duration // from the queue's accept to the run's start
-}
-
-// rejection is the Reason for a 4xx error.
-func rejection(err error) Reason {
-	var te *TimestampError
-	switch {
-	case is[*http.MaxBytesError](err):
-		return ReasonTooLarge
-	case errors.Is(err, ErrNotSigned):
-		return ReasonMissingHeader
-	case errors.Is(err, ErrInvalidHeader):
-		return ReasonMalformedHeader
-	case errors.Is(err, ErrNoValidSignature):
-		return ReasonBadSignature
-	case errors.As(err, &te):
-		if te.Now.Before(te.Timestamp) {
-			return ReasonFuture
-		}
-		return ReasonStale
-	}
-	return ReasonBadPayload
-}
-
-// failure is the Outcome of an error that is not a rejection.
-func failure(err error) Outcome {
-	switch {
-	case is[*CallbackError](err):
-		return OutcomeFailed
-	case is[*StoreError](err) || errors.Is(err, ErrStoreUnavailable):
-		return OutcomeStoreUnavailable
-	case is[*QueueError](err):
-		return OutcomeQueueUnavailable
-	case errors.Is(err, ErrInProgress):
-		return OutcomeInProgress
-	case errors.Is(err, ErrAbandoned):
-		return OutcomeAbandoned
-	case errors.Is(err, ErrAPIVersionMismatch):
-		return OutcomeHeld
-	}
-	return OutcomeFailed
 }
 
 // IsKnownType reports whether t is an event type stripe-go v82 declares,

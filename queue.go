@@ -88,7 +88,7 @@ func objectKey(e *Event) string {
 
 // enqueue hands e to the queue.
 func (h *Handler) enqueue(ctx context.Context, e *Event, rep *Report) error {
-	t := h.clock()
+	t := h.c.clock()
 	err := h.c.queue.Enqueue(ctx, Message{ID: e.ID, Key: objectKey(e), Secret: e.Secret, Payload: e.Payload})
 	rep.Store += since(t)
 	if err != nil {

@@ -28,10 +28,11 @@ const (
 // [WithMaxAttempts]; then the event goes to the queue's dead letter. Build
 // it with [NewWorker]; Run it in each process that should work.
 type Worker struct {
-	d  *Dispatcher
-	q  Queue
-	c  *config // the Handler's, shared and only read
-	wc workerConfig
+	d    *Dispatcher
+	q    Queue
+	c    *config   // the Handler's, shared and only read
+	pipe *pipeline // the Handler's
+	wc   workerConfig
 }
 
 // WorkerOption configures a [Worker].
@@ -110,7 +111,7 @@ func NewWorker(h *Handler, opts ...WorkerOption) (*Worker, error) {
 	case wc.drain <= 0:
 		return nil, fmt.Errorf("%w: worker drain timeout must be positive", ErrInvalidOption)
 	}
-	return &Worker{d: h.dispatcher, q: h.c.queue, c: h.c, wc: wc}, nil
+	return &Worker{d: h.dispatcher, q: h.c.queue, c: h.c, pipe: h.pipe, wc: wc}, nil
 }
 
 // Run takes events from the queue and runs them until ctx is done; then it
@@ -159,10 +160,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// lockPoll is how often a worker checks an object's lock held elsewhere.
-const lockPoll = 20 * time.Millisecond
-
-// process runs one delivery and settles it.
+// process runs one delivery through the pipeline and settles it: an ack
+// when the callbacks succeeded or the event was done already, a retry when
+// the claim is held elsewhere, the store or the object's lock failed, or a
+// callback failed before the last attempt, the dead letter after it.
 func (w *Worker) process(ctx context.Context, d Delivery) {
 	m := d.Message()
 	e, err := ParseEvent(m.Payload)
@@ -171,102 +172,40 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 		return
 	}
 	e.Secret = m.Secret
-	key := e.ID
-	if w.c.dedupKey != nil {
-		if k := w.c.dedupKey(e); k != "" {
-			key = k
-		}
-	}
 	sctx := context.WithoutCancel(ctx) // settle even if the run was cut
-	store := w.c.store
-	claim, err := store.Claim(ctx, key, w.c.lease)
-	switch {
-	case err != nil:
-		w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
-		return
-	case claim.Status == Done:
-		w.settle(ctx, d, d.Ack(sctx))
-		return
-	case claim.Status == InProgress: // a synchronous delivery or another worker has it
-		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
-		return
-	}
-	lockKey := "stripewebhook:object:" + m.Key
-	lock, err := w.lock(ctx, lockKey)
-	if err != nil {
-		store.Release(sctx, key, claim.Token)
-		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
-		return
-	}
-	runErr := w.run(ctx, d, e)
-	store.Release(sctx, lockKey, lock)
-	if runErr == nil {
-		if err := store.Complete(sctx, key, claim.Token, w.c.retention); err != nil {
-			w.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: worker: marking the event done failed; a later duplicate may run again",
-				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
-		}
-		w.settle(ctx, d, d.Ack(sctx))
-		return
-	}
-	store.Release(sctx, key, claim.Token)
-	if d.Attempt() >= w.wc.maxAttempts {
-		w.settle(ctx, d, w.deadLetter(sctx, d, runErr.Error()))
-		return
-	}
-	w.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: worker: run failed; retrying",
-		slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.Int("attempt", d.Attempt()), slog.String("error", runErr.Error()))
-	w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
-}
-
-// run runs e's callbacks, observed as a run (with the attempt and the
-// queue's lag) when the worker has an observer.
-func (w *Worker) run(ctx context.Context, d Delivery, e *Event) error {
 	start := time.Now()
-	obs := w.c.observer
-	if obs != nil {
-		ctx = obs.Start(ctx, OpRun)
-	}
-	outcome, err := w.d.run(ctx, e, w.d.route(string(e.Type)))
-	if obs != nil {
-		r := Report{Op: OpRun, Event: e, Outcome: outcome, Err: err, Secret: e.Secret, Attempt: d.Attempt(),
-			Callbacks: time.Since(start), Total: time.Since(start)}
-		if at := d.EnqueuedAt(); !at.IsZero() {
-			r.QueueLag = start.Sub(at)
-		}
-		if e.Created > 0 {
-			r.EventAge = w.c.now().Sub(time.Unix(e.Created, 0))
-		}
-		if err != nil {
-			r.Outcome = OutcomeFailed
-			if d.Attempt() >= w.wc.maxAttempts {
-				r.Outcome = OutcomeDeadLettered
-			}
-		}
-		obs.End(ctx, &r)
-	}
-	return err
-}
-
-// lock takes the object's lock, waiting while another worker holds it, up
-// to the lease.
-func (w *Worker) lock(ctx context.Context, key string) (string, error) {
-	deadline := w.c.now().Add(w.c.lease)
-	for {
-		c, err := w.c.store.Claim(ctx, key, w.c.lease)
-		if err != nil {
-			return "", err
-		}
-		if c.Status == Claimed {
-			return c.Token, nil
-		}
-		if w.c.now().After(deadline) {
-			return "", fmt.Errorf("stripewebhook: object lock %s held for longer than the lease", key)
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(lockPoll):
-		}
+	var rep Report
+	err = w.pipe.deliver(ctx, e, w.d.route(string(e.Type)), &rep, attempt{
+		lockKey:    "stripewebhook:object:" + m.Key,
+		number:     d.Attempt(),
+		last:       d.Attempt() >= w.wc.maxAttempts,
+		enqueuedAt: d.EnqueuedAt(),
+	})
+	var lockErr *LockError
+	switch {
+	case err == nil:
+		w.c.logger.LogAttrs(ctx, slog.LevelDebug, "stripewebhook: worker: event processed",
+			slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.Int("attempt", d.Attempt()),
+			slog.String("outcome", string(rep.Outcome)), slog.Duration("duration", time.Since(start)))
+		w.settle(ctx, d, d.Ack(sctx))
+	case errors.Is(err, ErrInProgress): // a synchronous delivery or another worker has it
+		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
+	case errors.As(err, &lockErr):
+		w.c.logger.LogAttrs(ctx, slog.LevelDebug, "stripewebhook: worker: object busy; retrying",
+			slog.String("event_id", e.ID), slog.Any("error", err))
+		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
+	case errors.Is(err, ErrAbandoned): // the drain timeout passed before the claim
+		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
+	case errors.Is(err, ErrStoreUnavailable):
+		w.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: worker: dedup store unavailable; retrying",
+			slog.String("event_id", e.ID), slog.Int("attempt", d.Attempt()), slog.Any("error", err))
+		w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
+	case d.Attempt() >= w.wc.maxAttempts:
+		w.settle(ctx, d, w.deadLetter(sctx, d, err.Error()))
+	default:
+		w.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: worker: run failed; retrying",
+			slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.Int("attempt", d.Attempt()), slog.String("error", err.Error()))
+		w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
 	}
 }
 

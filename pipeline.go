@@ -1,0 +1,219 @@
+package stripewebhook
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// pipeline is the one protocol that runs an event's callbacks: claim the
+// event's dedup key, take its object's lock, run the callbacks, then
+// complete the claim or release it. The Handler (a synchronous delivery)
+// and the Worker (a queued one) both run it; they differ only in what they
+// make of its result (a status code, or an ack, a retry or a dead letter).
+type pipeline struct {
+	c *config
+	d *Dispatcher
+}
+
+// attempt is what a caller knows of this run of an event.
+type attempt struct {
+	failOpen   bool      // on a store failure, run without dedup instead of failing
+	lockKey    string    // the object's lock, held around the run ("" for none)
+	number     int       // the queue's attempt (0 for a synchronous delivery)
+	last       bool      // no attempt follows a failure of this one
+	enqueuedAt time.Time // when the queue took the event (zero for none)
+}
+
+// deliver runs e's route r through the protocol and fills rep. It returns
+// nil when the callbacks succeeded or the event was done already
+// (rep.Outcome says which), [ErrInProgress] when another delivery holds
+// the claim, a [*StoreError] when the store failed (unless a.failOpen),
+// [ErrAbandoned] when ctx ended before the claim, a [*LockError] when the
+// object's lock could not be had, and the callbacks' error otherwise. The
+// claim is released whenever the callbacks did not succeed, and settled
+// even if ctx ends meanwhile.
+func (p *pipeline) deliver(ctx context.Context, e *Event, r route, rep *Report, a attempt) error {
+	store := p.c.store
+	if store == nil {
+		return p.run(ctx, e, r, rep, a)
+	}
+	key := p.dedupKey(e)
+	if ctx.Err() != nil {
+		return abandoned(ctx)
+	}
+	t := p.c.clock()
+	claim, err := store.Claim(ctx, key, p.c.lease)
+	rep.Store = since(t)
+	if err != nil {
+		if ctx.Err() != nil { // the sender left, the store is fine
+			return abandoned(ctx)
+		}
+		err = &StoreError{Op: "claim", Err: err}
+		if !a.failOpen {
+			return err
+		}
+		p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: dedup store unavailable; processing without dedup (fail open)",
+			slog.String("event_id", e.ID), slog.Any("error", err))
+		return p.run(ctx, e, r, rep, a)
+	}
+	switch claim.Status {
+	case Done:
+		rep.Outcome = OutcomeDuplicate
+		return nil
+	case InProgress:
+		return ErrInProgress
+	}
+	// The claim (and the lock) must be settled even if ctx ends meanwhile
+	// (Stripe gave up waiting, the worker is draining): without its
+	// cancellation, within the store client's own timeouts.
+	sctx := context.WithoutCancel(ctx)
+	runErr := p.lockedRun(ctx, sctx, e, r, rep, a)
+	t = p.c.clock()
+	defer func() { rep.Store += since(t) }()
+	if runErr != nil {
+		if err := store.Release(sctx, key, claim.Token); err != nil {
+			p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the claim failed; the retry runs once the lease expires",
+				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
+		}
+		return runErr
+	}
+	if err := store.Complete(sctx, key, claim.Token, p.c.retention); err != nil {
+		// The callbacks succeeded: acknowledge, so that the event does not
+		// run again now, and say that a late duplicate may still get through.
+		p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: marking the event done failed; a later duplicate may run again",
+			slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
+	}
+	return nil
+}
+
+// dedupKey is the key of e's claim: WithDedupKey's, or the event id when
+// it gives none.
+func (p *pipeline) dedupKey(e *Event) string {
+	if p.c.dedupKey != nil {
+		if k := p.c.dedupKey(e); k != "" {
+			return k
+		}
+	}
+	return e.ID
+}
+
+// lockedRun runs the callbacks holding the object's lock, if a names one.
+func (p *pipeline) lockedRun(ctx, sctx context.Context, e *Event, r route, rep *Report, a attempt) error {
+	if a.lockKey == "" {
+		return p.run(ctx, e, r, rep, a)
+	}
+	token, err := p.lock(ctx, a.lockKey)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := p.c.store.Release(sctx, a.lockKey, token); err != nil {
+			p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the object's lock failed; it is free again once the lease expires",
+				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
+		}
+	}()
+	return p.run(ctx, e, r, rep, a)
+}
+
+// lockPoll is how often a run checks an object's lock held elsewhere.
+const lockPoll = 20 * time.Millisecond
+
+// LockError means an event's object lock could not be taken: another run
+// about the same object held it for longer than the lease, or the store
+// failed. The event is retried.
+type LockError struct {
+	Key string
+	Err error // the store's error, or nil when the lock stayed held
+}
+
+func (e *LockError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("stripewebhook: object lock %s: %v", e.Key, e.Err)
+	}
+	return fmt.Sprintf("stripewebhook: object lock %s held for longer than the lease", e.Key)
+}
+
+func (e *LockError) Unwrap() error { return e.Err }
+
+// lock takes the object's lock, waiting while another run holds it, up to
+// the lease.
+func (p *pipeline) lock(ctx context.Context, key string) (string, error) {
+	deadline := p.c.now().Add(p.c.lease)
+	for {
+		c, err := p.c.store.Claim(ctx, key, p.c.lease)
+		if err != nil {
+			return "", &LockError{Key: key, Err: &StoreError{Op: "claim", Err: err}}
+		}
+		if c.Status == Claimed {
+			return c.Token, nil
+		}
+		if p.c.now().After(deadline) {
+			return "", &LockError{Key: key}
+		}
+		select {
+		case <-ctx.Done():
+			return "", &LockError{Key: key, Err: ctx.Err()}
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// run runs e's callbacks, observed as a run (with the attempt and the
+// queue's lag, when queued) when there is an observer.
+func (p *pipeline) run(ctx context.Context, e *Event, r route, rep *Report, a attempt) error {
+	t := p.c.clock()
+	obs := p.c.observer
+	if obs != nil {
+		ctx = obs.Start(ctx, OpRun)
+	}
+	outcome, err := p.d.run(ctx, e, r)
+	rep.Callbacks, rep.Outcome = since(t), outcome
+	if obs != nil {
+		rr := Report{Op: OpRun, Event: e, Outcome: outcome, Err: err, Secret: e.Secret, Attempt: a.number,
+			Callbacks: rep.Callbacks, Total: rep.Callbacks, EventAge: p.c.age(e)}
+		if !a.enqueuedAt.IsZero() {
+			rr.QueueLag = t.Sub(a.enqueuedAt)
+		}
+		if err != nil {
+			rr.Outcome = OutcomeFailed
+			if a.last {
+				rr.Outcome = OutcomeDeadLettered
+			}
+		}
+		obs.End(ctx, &rr)
+	}
+	return err
+}
+
+// clock returns the time when an observer wants durations, and the zero
+// time otherwise, so that an unobserved pipeline reads no clock for them.
+func (c *config) clock() time.Time {
+	if c.observer == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// since is the time elapsed from t, or 0 for the zero time.
+func since(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return time.Since(t)
+}
+
+// age is the time since e was created, or 0 if unknown.
+func (c *config) age(e *Event) time.Duration {
+	if e == nil || e.Created <= 0 {
+		return 0
+	}
+	return c.now().Sub(time.Unix(e.Created, 0))
+}
+
+// abandoned is the error for a delivery whose context ended before its
+// claim.
+func abandoned(ctx context.Context) error {
+	return fmt.Errorf("%w: %w", ErrAbandoned, context.Cause(ctx))
+}
