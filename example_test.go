@@ -195,3 +195,33 @@ func ExampleOnThin() {
 	// thin event: meter "api_calls" has 1 errors
 	// <nil>
 }
+
+// An event that arrives another way than a signed delivery (here a payload
+// from a bus the application trusts) goes through the same dedup store as
+// the webhook, so that it runs once whichever way comes first.
+func ExampleHandler_Deliver() {
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(ctx context.Context, e *stripewebhook.Event) error {
+		fmt.Println("ran", e.ID)
+		return nil
+	})
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	payload, _ := fixture.Load("invoice.paid", fixture.ID("evt_1"))
+	e, err := stripewebhook.ParseEvent(payload)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(stripewebhook.StatusCode(h.Deliver(context.Background(), e)))
+
+	// The same event by webhook, later: a duplicate.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, webhooktest.NewRequest(exampleT{}, "/webhook", payload, "whsec_example"))
+	fmt.Println(rec.Code)
+	// Output:
+	// ran evt_1
+	// 200
+	// 200
+}

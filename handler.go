@@ -148,6 +148,26 @@ func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) 
 	return err
 }
 
+// Deliver runs an event that arrived another way than a signed delivery (a
+// replay of the Events API, a queue of the application's own, a cloud
+// event bus) through the same pipeline as a delivery after its signature:
+// the livemode and account filters, the dedup store (so that an event that
+// also arrives by webhook runs once), the callbacks, or the queue in the
+// asynchronous mode. It returns the error to answer with [StatusCode]; the
+// observer and the logs see it as a delivery. The caller vouches for e:
+// nothing here verifies it. [Dispatcher.Dispatch] runs the callbacks alone,
+// without any of that.
+func (h *Handler) Deliver(ctx context.Context, e *Event) error {
+	start := time.Now()
+	if h.c.observer != nil {
+		ctx = h.c.observer.Start(ctx, OpDelivery)
+	}
+	rep := Report{Op: OpDelivery, Secret: e.Secret}
+	err := h.deliver(ctx, e, &rep)
+	h.finish(ctx, nil, &rep, nil, "", err, start)
+	return err
+}
+
 // bodyChunk is the first allocation for a body and the most the buffer
 // grows ahead of what has arrived: memory follows the bytes received, not
 // the Content-Length a client declares. Nearly every event fits in one.

@@ -679,3 +679,31 @@ func TestRetainedEventStaysValid(t *testing.T) {
 	}
 	assert.Len(t, seen, 40)
 }
+
+// Deliver runs an event that arrived another way through the same filters,
+// dedup store and callbacks as a signed delivery: an event that arrives
+// both ways runs once; a failure is released so the next try runs it.
+func TestDeliverIsDeduplicatedWithWebhooks(t *testing.T) {
+	hs := newHarness(t, stripewebhook.WithAccounts(""))
+	inv := invoicePaid(t)
+	e, err := stripewebhook.ParseEvent(inv)
+	require.NoError(t, err)
+
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, "/webhook", inv, testSecret)).Code)
+	require.NoError(t, hs.h.Deliver(context.Background(), e), "a duplicate of a webhook delivery")
+	assert.Equal(t, int32(1), hs.runs.Load(), "the event arrived twice and ran once")
+
+	other, err := stripewebhook.ParseEvent(webhooktest.WithID(t, inv, "evt_bus_1"))
+	require.NoError(t, err)
+	hs.fail.Store(1)
+	err = hs.h.Deliver(context.Background(), other)
+	assert.Equal(t, 500, stripewebhook.StatusCode(err))
+	require.NoError(t, hs.h.Deliver(context.Background(), other), "the failed run's claim was released")
+	require.Equal(t, 200, hs.serve(webhooktest.NewRequest(t, "/webhook", webhooktest.WithID(t, inv, "evt_bus_1"), testSecret)).Code)
+	assert.Equal(t, int32(3), hs.runs.Load(), "failed once, ran once, then the webhook was a duplicate")
+
+	connected, err := stripewebhook.ParseEvent(webhooktest.Fixture(t, "invoice.paid", fixture.ID("evt_bus_2"), fixture.Account("acct_other")))
+	require.NoError(t, err)
+	require.NoError(t, hs.h.Deliver(context.Background(), connected))
+	assert.Equal(t, int32(3), hs.runs.Load(), "filtered by WithAccounts, as a delivery would be")
+}

@@ -5,8 +5,32 @@
 // callbacks registered on a [Dispatcher].
 //
 // Every stage is usable on its own: [Verifier.Verify] for frameworks that own
-// the body, [ParseEvent] to decode a verified payload, [Dispatcher.Dispatch]
-// for events that arrive another way (a queue, a replay, a test).
+// the body, [ParseEvent] to decode a verified payload, [Handler.Deliver] for
+// events that arrive another way (a replay, a queue, a cloud bus) and must
+// still be deduplicated, [Dispatcher.Dispatch] to run the callbacks alone (a
+// test).
+//
+// In the asynchronous mode ([WithQueue]) the handler answers once the event
+// is durably queued and a [Worker] runs it later. [Reconcile] recovers the
+// events Stripe failed to deliver; [Refetch] and [FetchRelated] get an
+// object's current state.
+//
+// Around the core, each in a module of its own so that importing this one
+// pulls nothing but stripe-go:
+//
+//   - dedup stores shared by replicas: redisstore (go-redis), pgstore (pgx);
+//   - durable queues for the asynchronous mode: jsqueue (NATS JetStream),
+//     rivqueue (River on PostgreSQL or SQLite), amqpqueue (RabbitMQ), and
+//     queueurl, which opens any of them from a URL;
+//   - otelwebhook, an [Observer] exporting OpenTelemetry metrics and spans;
+//   - the stripewebhook command (cmd/stripewebhook): send test deliveries,
+//     replay undelivered events, check an endpoint, manage dead letters.
+//
+// In this module: webhooktest signs requests and fakes Stripe's API for
+// tests of an application's callbacks; fixture holds realistic events and
+// Stripe's signing scheme for programs; dedupstoretest and queuetest are the
+// conformance suites of a [Store] and a [Queue]; groupcommit is the group
+// commit the queues share.
 //
 // The handler answers as Stripe needs it to: 2xx for everything it accepted or
 // will never be able to process (unhandled types, filtered events, duplicates),
