@@ -20,6 +20,10 @@ localproxy_env() {
 	export GOWORK=off GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
 	export GOPROXY="file://$tmp/proxy,$proxy"
 	export GONOSUMDB=github.com/stripewebhook/stripewebhook
+	# The go command indexes each module of the cache once, by path and
+	# version, taking it as immutable: a later run's zip of the same version,
+	# with files added, would be built from the earlier file list.
+	export GODEBUG="${GODEBUG:+$GODEBUG,}goindex=0"
 }
 
 # localproxy_forget removes this repository's modules at the version from
