@@ -256,3 +256,44 @@ func (s *flakyStore) Claim(ctx context.Context, key string, lease time.Duration)
 	}
 	return s.Store.Claim(ctx, key, lease)
 }
+
+// The asynchronous mode: the handler answers once the queue holds the
+// event, and a worker built from it runs the callbacks later, with the
+// handler's dispatcher, queue and dedup store. (memQueue stands in for
+// jsqueue, rivqueue or amqpqueue.)
+func ExampleNewWorker() {
+	answered, ran := make(chan struct{}), make(chan struct{})
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(ctx context.Context, e *stripewebhook.Event) error {
+		<-answered // only so that the output's order is fixed
+		fmt.Println("worker: ran", e.ID)
+		close(ran)
+		return nil
+	})
+	q := newMemQueue()
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"), stripewebhook.WithQueue(q))
+	if err != nil {
+		panic(err)
+	}
+	w, err := stripewebhook.NewWorker(h, stripewebhook.WithConcurrency(8))
+	if err != nil {
+		panic(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(ctx) }()
+
+	payload, _ := fixture.Load("invoice.paid", fixture.ID("evt_async"))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, webhooktest.NewRequest(exampleT{}, "/webhook", payload, "whsec_example"))
+	fmt.Println("handler:", rec.Code, rec.Body.String())
+	close(answered)
+	<-ran
+	stop() // on SIGTERM: Run takes no new event, lets those in flight finish
+	fmt.Println("stopped:", <-stopped)
+	// Output:
+	// handler: 200 ok
+	//
+	// worker: ran evt_async
+	// stopped: <nil>
+}
