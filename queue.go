@@ -27,6 +27,17 @@ import (
 // A Queue must be safe for concurrent use. The dedup store, not the queue,
 // decides what ran: brokers forget duplicates after minutes or hours,
 // Stripe retries for days.
+//
+// The engines of this repository (jsqueue, rivqueue, amqpqueue) share one
+// shape, and the stores (redisstore, pgstore) the parts that apply: New
+// takes the caller's client and never closes it (amqpqueue takes a URL,
+// since its client does not reconnect after an outage and the Queue must),
+// then options of the module's own type Option; WithName names the queue on
+// the server (default DefaultName; the stores' WithTable and WithPrefix);
+// WithVisibilityTimeout is how long a received event may stay unsettled
+// before it is received again (default DefaultVisibilityTimeout); Close(ctx)
+// stops what the Queue started, after which its methods return the
+// module's ErrClosed.
 type Queue interface {
 	Enqueue(ctx context.Context, m Message) error
 	Receive(ctx context.Context) (Delivery, error)

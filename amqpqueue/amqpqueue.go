@@ -7,7 +7,7 @@
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
 //	w, err := stripewebhook.NewWorker(h) // the handler's queue and store
 //	go w.Run(ctx)
-//	defer q.Close()
+//	defer q.Close(ctx)
 //
 // Layout, all durable, for a queue named N: the quorum queue N holds the
 // events; the classic queue N.dead holds the dead letters; a retry waits in
@@ -43,8 +43,8 @@ import (
 
 // Defaults.
 const (
-	DefaultName    = "stripewebhook"
-	DefaultAckWait = 5 * time.Minute
+	DefaultName              = "stripewebhook"
+	DefaultVisibilityTimeout = 5 * time.Minute
 )
 
 // Headers of the queued messages.
@@ -82,15 +82,15 @@ type Option func(*Queue)
 // WithName replaces DefaultName, to share a broker between applications.
 func WithName(name string) Option { return func(q *Queue) { q.name = name } }
 
-// WithAckWait sets how long a received event may stay unsettled before it
-// is put back for another worker (default DefaultAckWait): longer than the
+// WithVisibilityTimeout sets how long a received event may stay unsettled before it
+// is put back for another worker (default DefaultVisibilityTimeout): longer than the
 // slowest callback.
-func WithAckWait(d time.Duration) Option { return func(q *Queue) { q.ackWait = d } }
+func WithVisibilityTimeout(d time.Duration) Option { return func(q *Queue) { q.ackWait = d } }
 
 // New connects to the broker at url (amqp://user:password@host:port/vhost),
 // declares the queues, and returns the Queue. Close it on shutdown.
 func New(ctx context.Context, url string, opts ...Option) (*Queue, error) {
-	q := &Queue{url: url, name: DefaultName, ackWait: DefaultAckWait, declared: map[string]bool{}}
+	q := &Queue{url: url, name: DefaultName, ackWait: DefaultVisibilityTimeout, declared: map[string]bool{}}
 	for _, o := range opts {
 		o(q)
 	}
@@ -108,7 +108,7 @@ var ErrClosed = errors.New("amqpqueue: closed")
 
 // Close closes the connection: the broker puts back what was received and
 // not settled. The Queue is not used after it.
-func (q *Queue) Close() error {
+func (q *Queue) Close(context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
@@ -137,11 +137,11 @@ func (q *Queue) Delete(ctx context.Context) error {
 	}
 	for _, name := range names {
 		if _, err := ch.QueueDelete(name, false, false, false); err != nil {
-			q.Close()
+			q.Close(ctx)
 			return fmt.Errorf("amqpqueue: delete %s: %w", name, err)
 		}
 	}
-	return q.Close()
+	return q.Close(ctx)
 }
 
 // channels returns the publishing and the getting channel: a channel the

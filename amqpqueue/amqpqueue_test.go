@@ -26,7 +26,7 @@ func amqpURL(t *testing.T) string {
 // open opens the queue of namespace ns on the broker at raw, and deletes
 // its queues when the test ends.
 func open(t *testing.T, raw, ns string) stripewebhook.Queue {
-	q, err := amqpqueue.New(context.Background(), raw, amqpqueue.WithName(ns), amqpqueue.WithAckWait(time.Second))
+	q, err := amqpqueue.New(context.Background(), raw, amqpqueue.WithName(ns), amqpqueue.WithVisibilityTimeout(time.Second))
 	if err != nil {
 		t.Fatalf("%s cannot be reached: %v", envURL, err)
 	}
@@ -63,7 +63,7 @@ func TestNewUnreachable(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("%v", err)
 	}
-	if _, err := amqpqueue.New(context.Background(), "amqp://127.0.0.1:1/", amqpqueue.WithAckWait(0)); err == nil {
+	if _, err := amqpqueue.New(context.Background(), "amqp://127.0.0.1:1/", amqpqueue.WithVisibilityTimeout(0)); err == nil {
 		t.Fatal("a zero ack wait was accepted")
 	}
 }
@@ -75,7 +75,7 @@ func TestClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q.Close()
+	q.Close(context.Background())
 	if err := q.Enqueue(context.Background(), stripewebhook.Message{ID: "evt_1", Payload: []byte("{}")}); !errors.Is(err, amqpqueue.ErrClosed) {
 		t.Fatalf("enqueue after Close: %v", err)
 	}

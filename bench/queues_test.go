@@ -103,7 +103,7 @@ func openJetStream(b *testing.B, url, ns string) stripewebhook.Queue {
 	}
 	b.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	q, err := jsqueue.New(context.Background(), js, jsqueue.WithStream(ns, strings.ToLower(ns)))
+	q, err := jsqueue.New(context.Background(), js, jsqueue.WithName(ns))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func openRiver(b *testing.B, url, ns string) stripewebhook.Queue {
 	if err != nil {
 		b.Fatal(err)
 	}
-	q, err := rivqueue.New(pool, rivqueue.WithQueueName(strings.ToLower(ns)))
+	q, err := rivqueue.New(pool, rivqueue.WithName(strings.ToLower(ns)))
 	if err == nil {
 		err = q.Migrate(context.Background())
 	}

@@ -28,6 +28,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,9 +41,8 @@ import (
 
 // Defaults.
 const (
-	DefaultStream  = "STRIPEWEBHOOK"
-	DefaultSubject = "stripewebhook"
-	DefaultAckWait = 5 * time.Minute
+	DefaultName              = "STRIPEWEBHOOK" // the stream; its subjects are stripewebhook.events and .dead
+	DefaultVisibilityTimeout = 5 * time.Minute
 )
 
 // Headers of the queued messages.
@@ -62,6 +63,18 @@ type Queue struct {
 	stream, deadStr string
 	consumer        jetstream.Consumer
 	publish         *groupcommit.Batcher[*nats.Msg]
+	closed          atomic.Bool
+}
+
+// ErrClosed is returned by Enqueue and Receive once the Queue is closed.
+var ErrClosed = errors.New("jsqueue: closed")
+
+// Close refuses further Enqueues and Receives. The caller owns the
+// JetStream context and its connection, and closes them after. Like every
+// engine's Close, it takes a context and may be called more than once.
+func (q *Queue) Close(context.Context) error {
+	q.closed.Store(true)
+	return nil
 }
 
 // maxBatch bounds how many concurrent Enqueues are published together.
@@ -80,26 +93,27 @@ type config struct {
 	ackWait         time.Duration
 }
 
-// WithStream replaces DefaultStream and DefaultSubject, to share a server
-// between applications.
-func WithStream(stream, subject string) Option {
-	return func(c *config) { c.stream, c.subject = stream, subject }
+// WithName replaces DefaultName, to share a server between applications:
+// the stream is name, its subjects strings.ToLower(name)+".events" and
+// ".dead", and the dead letter's stream name+"_DEAD".
+func WithName(name string) Option {
+	return func(c *config) { c.stream, c.subject = name, strings.ToLower(name) }
 }
 
-// WithAckWait sets how long a received event may stay unsettled before it
-// is delivered again (default DefaultAckWait): longer than the slowest
+// WithVisibilityTimeout sets how long a received event may stay unsettled before it
+// is delivered again (default DefaultVisibilityTimeout): longer than the slowest
 // callback.
-func WithAckWait(d time.Duration) Option { return func(c *config) { c.ackWait = d } }
+func WithVisibilityTimeout(d time.Duration) Option { return func(c *config) { c.ackWait = d } }
 
 // New creates or updates the streams and the consumer, and returns the
 // Queue. The caller owns js and its connection.
 func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, error) {
-	c := config{stream: DefaultStream, subject: DefaultSubject, ackWait: DefaultAckWait}
+	c := config{stream: DefaultName, subject: strings.ToLower(DefaultName), ackWait: DefaultVisibilityTimeout}
 	for _, o := range opts {
 		o(&c)
 	}
 	if js == nil || c.stream == "" || c.subject == "" || c.ackWait <= 0 {
-		return nil, errors.New("jsqueue: a JetStream context, a stream, a subject and a positive ack wait are required")
+		return nil, errors.New("jsqueue: a JetStream context, a name and a positive visibility timeout are required")
 	}
 	q := &Queue{js: js, events: c.subject + ".events", dead: c.subject + ".dead", stream: c.stream, deadStr: c.stream + "_DEAD"}
 	q.publish = groupcommit.New(maxBatch, q.publishBatch)
@@ -130,6 +144,9 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, e
 // next), so that a burst costs the client and the server one write per
 // batch rather than one per event.
 func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
+	if q.closed.Load() {
+		return ErrClosed
+	}
 	msg := &nats.Msg{Subject: q.events, Data: m.Payload, Header: nats.Header{ // canonical keys: no Set
 		hdrID:                 {m.ID},
 		jetstream.MsgIDHeader: {m.ID}, // JetStream drops a duplicate within its window
@@ -178,6 +195,9 @@ func (q *Queue) publishBatch(msgs []*nats.Msg, errs []error) {
 // Receive waits for the next event.
 func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 	for {
+		if q.closed.Load() {
+			return nil, ErrClosed
+		}
 		msg, err := q.consumer.Next(jetstream.FetchContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {

@@ -3,7 +3,6 @@ package jsqueue_test
 import (
 	"context"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +34,7 @@ func open(t *testing.T, url, ns string) stripewebhook.Queue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := jsqueue.New(context.Background(), js, jsqueue.WithStream(ns, strings.ToLower(ns)), jsqueue.WithAckWait(time.Second))
+	q, err := jsqueue.New(context.Background(), js, jsqueue.WithName(ns), jsqueue.WithVisibilityTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 )
 
 // Syntax is what Open accepts, for error and usage messages.
-const Syntax = "nats://host:port[?stream=NAME&subject=SUBJECT] (JetStream), postgres://…[&queue=NAME] (River), amqp://user:password@host:port/[?queue=NAME] (RabbitMQ) or sqlite://PATH[?queue=NAME] (River on a local file)"
+const Syntax = "nats://host:port[?queue=NAME] (JetStream), postgres://…[&queue=NAME] (River), amqp://user:password@host:port/[?queue=NAME] (RabbitMQ) or sqlite://PATH[?queue=NAME] (River on a local file)"
 
 // DefaultPoolConns sizes a PostgreSQL pool unless the URL says
 // pool_max_conns: pgx's default (4 connections on a small machine) queues
@@ -47,7 +47,7 @@ func PoolConfig(raw string) (*pgxpool.Config, error) {
 
 // Open opens the queue that raw names (see Syntax), creating River's tables
 // or JetStream's streams, and a SQLite file, if they are missing. The names
-// default to the engines' own (jsqueue.DefaultStream, rivqueue.DefaultQueue).
+// default to the engines' own (jsqueue.DefaultName, rivqueue.DefaultName, amqpqueue.DefaultName).
 // The returned function closes the queue and its connection.
 func Open(ctx context.Context, raw string) (stripewebhook.Queue, func(), error) {
 	return open(ctx, raw, true)
@@ -104,7 +104,7 @@ func openRiver(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), er
 // riverOptions takes River's options out of u's query.
 func riverOptions(u *url.URL) []rivqueue.Option {
 	if name := takeParam(u, "queue"); name != "" {
-		return []rivqueue.Option{rivqueue.WithQueueName(name)}
+		return []rivqueue.Option{rivqueue.WithName(name)}
 	}
 	return nil
 }
@@ -144,12 +144,8 @@ func openSQLite(ctx context.Context, u *url.URL, create bool) (stripewebhook.Que
 
 func openJetStream(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {
 	var opts []jsqueue.Option
-	stream, subject := takeParam(u, "stream"), takeParam(u, "subject")
-	if stream != "" || subject != "" {
-		if stream == "" || subject == "" {
-			return nil, nil, fmt.Errorf("%s: give both stream= and subject=, or neither", u.Redacted())
-		}
-		opts = append(opts, jsqueue.WithStream(stream, subject))
+	if name := takeParam(u, "queue"); name != "" {
+		opts = append(opts, jsqueue.WithName(name))
 	}
 	nc, err := nats.Connect(u.String(), nats.MaxReconnects(-1))
 	if err != nil {
@@ -175,7 +171,7 @@ func openRabbitMQ(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(),
 	if err != nil {
 		return nil, nil, err // amqpqueue hides the password
 	}
-	return q, func() { q.Close() }, nil
+	return q, func() { q.Close(context.Background()) }, nil
 }
 
 // redact hides a password in a URL that could not be parsed as one.

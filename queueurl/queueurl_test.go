@@ -74,7 +74,7 @@ func TestOpenExisting(t *testing.T) {
 func TestErrors(t *testing.T) {
 	for raw, want := range map[string]string{
 		"redis://u:hunter2@localhost/":              "is not nats://",
-		"nats://127.0.0.1:1?stream=S":               "give both stream= and subject=",
+		"nats://u:hunter2@127.0.0.1:1?queue=S":      "NATS at nats://u:xxxxx@127.0.0.1:1",
 		"postgres://u:hunter2@127.0.0.1:1/db?x=%zz": "",
 		"sqlite://":             "needs a file path",
 		"http://u:hunter2@[::1": "is not a URL",

@@ -40,8 +40,8 @@ import (
 
 // Defaults.
 const (
-	DefaultQueue       = "stripewebhook"
-	DefaultRescueAfter = 5 * time.Minute
+	DefaultName              = "stripewebhook" // River's queue name
+	DefaultVisibilityTimeout = 5 * time.Minute
 	// maxAttempts is River's bound; the stripewebhook Worker dead-letters
 	// before it.
 	maxAttempts = 1000
@@ -89,14 +89,15 @@ type config struct {
 	workers     int
 }
 
-// WithQueueName replaces DefaultQueue (River's queue name).
-func WithQueueName(name string) Option { return func(c *config) { c.queue = name } }
+// WithName replaces DefaultName (River's queue name), to share a database
+// between applications.
+func WithName(name string) Option { return func(c *config) { c.queue = name } }
 
-// WithRescueAfter sets how long a job may stay running before River
+// WithVisibilityTimeout sets how long a job may stay running before River
 // rescues it (the visibility timeout: a worker that died has its events
 // run again after it, plus River's rescuer interval of 30 s). Default
-// DefaultRescueAfter; make it longer than the slowest callback.
-func WithRescueAfter(d time.Duration) Option { return func(c *config) { c.rescueAfter = d } }
+// DefaultVisibilityTimeout; make it longer than the slowest callback.
+func WithVisibilityTimeout(d time.Duration) Option { return func(c *config) { c.rescueAfter = d } }
 
 // WithFetchers sets how many jobs River fetches ahead for the Workers of
 // this process (default 16).
@@ -112,7 +113,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Queue[pgx.Tx], error) {
 }
 
 func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Context) error, opts []Option) (*Queue[TTx], error) {
-	c := config{queue: DefaultQueue, rescueAfter: DefaultRescueAfter, workers: 16}
+	c := config{queue: DefaultName, rescueAfter: DefaultVisibilityTimeout, workers: 16}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -188,7 +189,7 @@ func args(m stripewebhook.Message) Args {
 // costs one commit per batch rather than one per event.
 func (q *Queue[TTx]) Enqueue(ctx context.Context, m stripewebhook.Message) error {
 	if q.closed.Load() {
-		return errors.New("rivqueue: closed")
+		return ErrClosed
 	}
 	if err := q.inserts.Do(ctx, args(m)); err != nil { // on ctx's end the batch may still commit: Stripe's retry is then a duplicate
 		return fmt.Errorf("rivqueue: insert %s: %w", m.ID, err)
@@ -342,6 +343,9 @@ func (d *delivery) DeadLetter(_ context.Context, reason string) error {
 }
 
 var errRetry = errors.New("rivqueue: the worker asked for a retry")
+
+// ErrClosed is returned by Enqueue once the Queue is closed.
+var ErrClosed = errors.New("rivqueue: closed")
 
 // retryPolicy schedules a retry after the delay the worker asked for.
 type retryPolicy struct{ delays *sync.Map }

@@ -38,7 +38,7 @@ func open(t *testing.T, dsn, ns string) stripewebhook.Queue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := rivqueue.New(pool, rivqueue.WithQueueName(strings.ToLower(ns)), rivqueue.WithRescueAfter(time.Second))
+	q, err := rivqueue.New(pool, rivqueue.WithName(strings.ToLower(ns)), rivqueue.WithVisibilityTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestConformanceSQLite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := rivqueue.NewSQLite(db, rivqueue.WithQueueName(strings.ToLower(ns)), rivqueue.WithRescueAfter(time.Second))
+			q, err := rivqueue.NewSQLite(db, rivqueue.WithName(strings.ToLower(ns)), rivqueue.WithVisibilityTimeout(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -67,7 +67,7 @@ func Fresh(t testing.TB, engine string) string {
 				nc.Close()
 			}
 		})
-		return u + "?stream=" + ns + "&subject=" + strings.ToLower(ns)
+		return u + "?queue=" + ns
 	}
 	t.Fatalf("queueurltest.Fresh: no engine %q", engine)
 	return ""
