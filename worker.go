@@ -28,9 +28,8 @@ const (
 // [WithMaxAttempts]; then the event goes to the queue's dead letter. Build
 // it with [NewWorker]; Run it in each process that should work.
 type Worker struct {
-	d    *Dispatcher
 	q    Queue
-	c    *config   // the Handler's, shared and only read
+	c    *config   // the Handler's (pipe.c), shared and only read
 	pipe *pipeline // the Handler's
 	wc   workerConfig
 }
@@ -111,7 +110,7 @@ func NewWorker(h *Handler, opts ...WorkerOption) (*Worker, error) {
 	case wc.drain <= 0:
 		return nil, fmt.Errorf("%w: worker drain timeout must be positive", ErrInvalidOption)
 	}
-	return &Worker{d: h.dispatcher, q: h.c.queue, c: h.c, pipe: h.pipe, wc: wc}, nil
+	return &Worker{q: h.c.queue, c: h.c, pipe: h.pipe, wc: wc}, nil
 }
 
 // Run takes events from the queue and runs them until ctx is done; then it
@@ -175,7 +174,7 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 	sctx := context.WithoutCancel(ctx) // settle even if the run was cut
 	start := time.Now()
 	var rep Report
-	err = w.pipe.deliver(ctx, e, w.d.route(string(e.Type)), &rep, attempt{
+	err = w.pipe.deliver(ctx, e, w.pipe.d.route(string(e.Type)), &rep, attempt{
 		lockKey:    "stripewebhook:object:" + m.Key,
 		number:     d.Attempt(),
 		last:       d.Attempt() >= w.wc.maxAttempts,
