@@ -133,19 +133,12 @@ var errMethod = errors.New("stripewebhook: method not allowed")
 // returns the error to answer with [StatusCode]. payload must be the raw
 // body; the Event the callbacks receive aliases it.
 func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) error {
-	start := time.Now()
-	if h.c.observer != nil {
-		ctx = h.c.observer.Start(ctx, OpDelivery)
-	}
-	rep := Report{Op: OpDelivery}
-	var err error
-	if int64(len(payload)) > h.c.maxBody {
-		err = &http.MaxBytesError{Limit: h.c.maxBody}
-	} else {
-		err = h.process(ctx, payload, signature, &rep)
-	}
-	h.finish(ctx, nil, &rep, payload, signature, err, start)
-	return err
+	return h.observed(ctx, payload, signature, func(ctx context.Context, rep *Report) error {
+		if int64(len(payload)) > h.c.maxBody {
+			return &http.MaxBytesError{Limit: h.c.maxBody}
+		}
+		return h.process(ctx, payload, signature, rep)
+	})
 }
 
 // Deliver runs an event that arrived another way than a signed delivery (a
@@ -158,13 +151,23 @@ func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) 
 // nothing here verifies it. [Dispatcher.Dispatch] runs the callbacks alone,
 // without any of that.
 func (h *Handler) Deliver(ctx context.Context, e *Event) error {
+	return h.observed(ctx, nil, "", func(ctx context.Context, rep *Report) error {
+		rep.Secret = e.Secret
+		return h.deliver(ctx, e, rep)
+	})
+}
+
+// observed runs work as one delivery that is not an HTTP request (Handle,
+// Deliver): the observer's span and report, the log line and the error
+// hook, as ServeHTTP has them.
+func (h *Handler) observed(ctx context.Context, body []byte, header string, work func(context.Context, *Report) error) error {
 	start := time.Now()
 	if h.c.observer != nil {
 		ctx = h.c.observer.Start(ctx, OpDelivery)
 	}
-	rep := Report{Op: OpDelivery, Secret: e.Secret}
-	err := h.deliver(ctx, e, &rep)
-	h.finish(ctx, nil, &rep, nil, "", err, start)
+	rep := Report{Op: OpDelivery}
+	err := work(ctx, &rep)
+	h.finish(ctx, nil, &rep, body, header, err, start)
 	return err
 }
 
