@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/mod/modfile"
 )
 
 // check returns what would stop a user from installing the modules as
@@ -138,7 +140,7 @@ func (s *moduleSet) checkImports() []string {
 			if isInternal(strings.TrimPrefix(p, owner.path())) {
 				problems = append(problems, fmt.Sprintf("%s: imports %s, an internal package of module %s", f, p, owner.path()))
 			}
-			if !slices.ContainsFunc(s.ours(importer), func(r *modfileRequire) bool { return r.Mod.Path == owner.path() }) {
+			if !slices.ContainsFunc(s.ours(importer), func(r *modfile.Require) bool { return r.Mod.Path == owner.path() }) {
 				problems = append(problems, fmt.Sprintf("%s: imports %s without requiring module %s", f, p, owner.path()))
 			}
 		}

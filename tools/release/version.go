@@ -17,8 +17,6 @@ import (
 	"golang.org/x/mod/zip"
 )
 
-type modfileRequire = modfile.Require
-
 // setVersion writes version into versions.txt, into go.work's replace
 // directives (each published module at version by its directory) and into
 // every requirement of a module of the set on another, then the go.sum lines of those
