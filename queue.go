@@ -28,16 +28,25 @@ import (
 // decides what ran: brokers forget duplicates after minutes or hours,
 // Stripe retries for days.
 //
-// The engines of this repository (jsqueue, rivqueue, amqpqueue) share one
-// shape, and the stores (redisstore, pgstore) the parts that apply: New
-// takes the caller's client and never closes it (amqpqueue takes a URL,
-// since its client does not reconnect after an outage and the Queue must),
-// then options of the module's own type Option; WithName names the queue on
-// the server (default DefaultName; the stores' WithTable and WithPrefix);
-// WithVisibilityTimeout is how long a received event may stay unsettled
-// before it is received again (default DefaultVisibilityTimeout); Close(ctx)
-// stops what the Queue started, after which its methods return the
-// module's ErrClosed.
+// The engines of this repository (jsqueue, rivqueue, amqpqueue) and the
+// stores (redisstore, pgstore) share one shape:
+//
+//   - New takes what connects to the server first, the caller's client,
+//     which the module never closes (amqpqueue takes an amqpqueue.Dialer
+//     instead, since its client does not reconnect after an outage and the
+//     Queue must), with a ctx before it when New itself talks to the
+//     server, then options of the module's own type Option.
+//   - WithName names what the module keeps on the server (a stream, a
+//     queue, a table, a key prefix), to share a server between
+//     applications; DefaultName is its default.
+//   - A queue's WithVisibilityTimeout is how long a received event may stay
+//     unsettled before it is received again (DefaultVisibilityTimeout).
+//   - A nil client or an option out of range is an error matching
+//     [ErrInvalidOption] that names the option ("jsqueue.WithName: empty
+//     name").
+//   - A queue's Close(ctx) stops what the Queue started, after which its
+//     methods return the module's ErrClosed. Stores hold nothing to close.
+//   - Errors start with the module's name and wrap the client's.
 type Queue interface {
 	Enqueue(ctx context.Context, m Message) error
 	Receive(ctx context.Context) (Delivery, error)

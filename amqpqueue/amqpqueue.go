@@ -3,7 +3,7 @@
 // 200 follows the broker's publisher confirm of a persistent message in a
 // quorum queue, and workers take events with basic.get.
 //
-//	q, err := amqpqueue.New(ctx, "amqp://guest:guest@127.0.0.1:5672/")
+//	q, err := amqpqueue.New(ctx, amqpqueue.Dial("amqp://guest:guest@127.0.0.1:5672/"))
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
 //	w, err := stripewebhook.NewWorker(h) // the handler's queue and store
 //	go w.Run(ctx)
@@ -16,8 +16,14 @@
 //
 // RabbitMQ has no visibility timeout of its own (an unsettled message comes
 // back only when its channel closes): the Queue puts an event it handed to a
-// worker back after the ack wait, and the broker does when the process dies.
-// The Queue owns its connection and dials again after an outage.
+// worker back after the visibility timeout, and the broker does when the
+// process dies.
+//
+// amqp091-go's connection does not reconnect, and the Queue must survive a
+// broker restart: so New takes a [Dialer], how to connect, rather than a
+// connection. [Dial] is the usual one; a Dialer of your own sets TLS, a
+// vhost, credentials from a vault. The Queue owns the connections it dials,
+// dials again after an outage, and closes them in Close.
 //
 // Two limits of RabbitMQ show: a delivery's EnqueuedAt is to the second
 // (AMQP's timestamp), and a message published while its queue is being
@@ -61,8 +67,9 @@ const pollEvery = 100 * time.Millisecond
 
 // Queue is a stripewebhook.Queue on RabbitMQ. It is safe for concurrent use.
 type Queue struct {
-	url, name string
-	ackWait   time.Duration
+	dial    Dialer
+	name    string
+	ackWait time.Duration
 
 	mu       sync.Mutex
 	closed   bool
@@ -77,26 +84,55 @@ type Queue struct {
 var _ stripewebhook.Queue = (*Queue)(nil)
 
 // Option configures a Queue.
-type Option func(*Queue)
+type Option func(*config)
+
+type config struct {
+	name    string
+	ackWait time.Duration
+}
 
 // WithName replaces DefaultName, to share a broker between applications.
-func WithName(name string) Option { return func(q *Queue) { q.name = name } }
+func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithVisibilityTimeout sets how long a received event may stay unsettled before it
 // is put back for another worker (default DefaultVisibilityTimeout): longer than the
 // slowest callback.
-func WithVisibilityTimeout(d time.Duration) Option { return func(q *Queue) { q.ackWait = d } }
+func WithVisibilityTimeout(d time.Duration) Option { return func(c *config) { c.ackWait = d } }
 
-// New connects to the broker at url (amqp://user:password@host:port/vhost),
-// declares the queues, and returns the Queue. Close it on shutdown.
-func New(ctx context.Context, url string, opts ...Option) (*Queue, error) {
-	q := &Queue{url: url, name: DefaultName, ackWait: DefaultVisibilityTimeout, declared: map[string]bool{}}
+// Dialer opens a connection to the broker, within ctx. Its errors must not
+// hold a password: [Dial]'s show the URL redacted.
+type Dialer func(ctx context.Context) (*amqp.Connection, error)
+
+// Dial returns the Dialer of the broker at url
+// (amqp://user:password@host:port/vhost, or amqps://), with amqp091-go's
+// defaults and the TCP connection bounded by ctx and 5 seconds.
+func Dial(url string) Dialer {
+	return func(ctx context.Context) (*amqp.Connection, error) {
+		conn, err := amqp.DialConfig(url, amqp.Config{Dial: dialer(ctx)})
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", redacted(url), err)
+		}
+		return conn, nil
+	}
+}
+
+// New connects through dial, declares the queues, and returns the Queue.
+// Close it on shutdown. A nil dial or an option out of range is an error
+// matching [stripewebhook.ErrInvalidOption].
+func New(ctx context.Context, dial Dialer, opts ...Option) (*Queue, error) {
+	c := config{name: DefaultName, ackWait: DefaultVisibilityTimeout}
 	for _, o := range opts {
-		o(q)
+		o(&c)
 	}
-	if q.name == "" || q.ackWait <= 0 {
-		return nil, errors.New("amqpqueue: a name and a positive ack wait are required")
+	switch {
+	case dial == nil:
+		return nil, fmt.Errorf("%w: amqpqueue.New: nil Dialer", stripewebhook.ErrInvalidOption)
+	case c.name == "":
+		return nil, fmt.Errorf("%w: amqpqueue.WithName: empty name", stripewebhook.ErrInvalidOption)
+	case c.ackWait <= 0:
+		return nil, fmt.Errorf("%w: amqpqueue.WithVisibilityTimeout(%v): must be positive", stripewebhook.ErrInvalidOption, c.ackWait)
 	}
+	q := &Queue{dial: dial, name: c.name, ackWait: c.ackWait, declared: map[string]bool{}}
 	if _, _, err := q.channels(ctx); err != nil {
 		return nil, err
 	}
@@ -168,9 +204,9 @@ func (q *Queue) channels(ctx context.Context) (pub, get *amqp.Channel, err error
 		q.conn.Close()
 		q.conn = nil
 	}
-	conn, err := amqp.DialConfig(q.url, amqp.Config{Dial: dialer(ctx)})
+	conn, err := q.dial(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("amqpqueue: dial %s: %w", redacted(q.url), err)
+		return nil, nil, fmt.Errorf("amqpqueue: %w", err)
 	}
 	if pub, get, err = q.setUp(conn); err != nil {
 		conn.Close()

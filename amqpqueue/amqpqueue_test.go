@@ -26,7 +26,7 @@ func amqpURL(t *testing.T) string {
 // open opens the queue of namespace ns on the broker at raw, and deletes
 // its queues when the test ends.
 func open(t *testing.T, raw, ns string) stripewebhook.Queue {
-	q, err := amqpqueue.New(context.Background(), raw, amqpqueue.WithName(ns), amqpqueue.WithVisibilityTimeout(time.Second))
+	q, err := amqpqueue.New(context.Background(), amqpqueue.Dial(raw), amqpqueue.WithName(ns), amqpqueue.WithVisibilityTimeout(time.Second))
 	if err != nil {
 		t.Fatalf("%s cannot be reached: %v", envURL, err)
 	}
@@ -59,19 +59,34 @@ func TestConformance(t *testing.T) {
 // A broker that cannot be reached is an error at New, without the URL's
 // password.
 func TestNewUnreachable(t *testing.T) {
-	_, err := amqpqueue.New(context.Background(), "amqp://guest:hunter2@127.0.0.1:1/")
+	_, err := amqpqueue.New(context.Background(), amqpqueue.Dial("amqp://guest:hunter2@127.0.0.1:1/"))
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("%v", err)
 	}
-	if _, err := amqpqueue.New(context.Background(), "amqp://127.0.0.1:1/", amqpqueue.WithVisibilityTimeout(0)); err == nil {
-		t.Fatal("a zero ack wait was accepted")
+}
+
+// A configuration mistake is ErrInvalidOption, naming the option, before
+// any dial.
+func TestInvalidConfig(t *testing.T) {
+	dial := amqpqueue.Dial("amqp://127.0.0.1:1/")
+	for want, opts := range map[string][]amqpqueue.Option{
+		"amqpqueue.WithName":              {amqpqueue.WithName("")},
+		"amqpqueue.WithVisibilityTimeout": {amqpqueue.WithVisibilityTimeout(0)},
+	} {
+		_, err := amqpqueue.New(context.Background(), dial, opts...)
+		if !errors.Is(err, stripewebhook.ErrInvalidOption) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+	if _, err := amqpqueue.New(context.Background(), nil); !errors.Is(err, stripewebhook.ErrInvalidOption) {
+		t.Errorf("nil Dialer: %v", err)
 	}
 }
 
 func TestClosed(t *testing.T) {
 	ns := queuetest.Namespace(t)
 	open(t, amqpURL(t), ns) // deletes the queues at the end
-	q, err := amqpqueue.New(context.Background(), amqpURL(t), amqpqueue.WithName(ns))
+	q, err := amqpqueue.New(context.Background(), amqpqueue.Dial(amqpURL(t)), amqpqueue.WithName(ns))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ var engines = []engine{
 }
 
 func openRabbitMQ(b *testing.B, url, ns string) stripewebhook.Queue {
-	q, err := amqpqueue.New(context.Background(), url, amqpqueue.WithName(ns))
+	q, err := amqpqueue.New(context.Background(), amqpqueue.Dial(url), amqpqueue.WithName(ns))
 	if err != nil {
 		b.Fatal(err)
 	}

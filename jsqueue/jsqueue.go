@@ -112,8 +112,13 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, e
 	for _, o := range opts {
 		o(&c)
 	}
-	if js == nil || c.stream == "" || c.subject == "" || c.ackWait <= 0 {
-		return nil, errors.New("jsqueue: a JetStream context, a name and a positive visibility timeout are required")
+	switch {
+	case js == nil:
+		return nil, fmt.Errorf("%w: jsqueue.New: nil JetStream", stripewebhook.ErrInvalidOption)
+	case c.stream == "":
+		return nil, fmt.Errorf("%w: jsqueue.WithName: empty name", stripewebhook.ErrInvalidOption)
+	case c.ackWait <= 0:
+		return nil, fmt.Errorf("%w: jsqueue.WithVisibilityTimeout(%v): must be positive", stripewebhook.ErrInvalidOption, c.ackWait)
 	}
 	q := &Queue{js: js, events: c.subject + ".events", dead: c.subject + ".dead", stream: c.stream, deadStr: c.stream + "_DEAD"}
 	q.publish = groupcommit.New(maxBatch, q.publishBatch)

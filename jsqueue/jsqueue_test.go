@@ -2,7 +2,9 @@ package jsqueue_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,8 +61,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// noJetStream is a JetStream that is never used: New refuses its options first.
+type noJetStream struct{ jetstream.JetStream }
+
+// A configuration mistake is ErrInvalidOption, naming the option.
 func TestInvalidConfig(t *testing.T) {
-	if _, err := jsqueue.New(context.Background(), nil); err == nil {
-		t.Fatal("nil JetStream accepted")
+	for want, opts := range map[string][]jsqueue.Option{
+		"jsqueue.WithName":              {jsqueue.WithName("")},
+		"jsqueue.WithVisibilityTimeout": {jsqueue.WithVisibilityTimeout(0)},
+	} {
+		_, err := jsqueue.New(context.Background(), noJetStream{}, opts...)
+		if !errors.Is(err, stripewebhook.ErrInvalidOption) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+	if _, err := jsqueue.New(context.Background(), nil); !errors.Is(err, stripewebhook.ErrInvalidOption) {
+		t.Errorf("nil JetStream: %v", err)
 	}
 }

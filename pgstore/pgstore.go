@@ -46,8 +46,8 @@ import (
 	"github.com/stripewebhook/stripewebhook"
 )
 
-// DefaultTable is the table's default name.
-const DefaultTable = "stripewebhook_dedup"
+// DefaultName is the table's default name.
+const DefaultName = "stripewebhook_dedup"
 
 // MaxKeyLen is the longest key stored as it is; longer ones are hashed.
 const MaxKeyLen = 256
@@ -76,25 +76,25 @@ type Option func(*config)
 
 type config struct{ table string }
 
-// WithTable replaces DefaultTable; the name may be schema-qualified
-// ("billing.stripe_dedup").
-func WithTable(name string) Option { return func(c *config) { c.table = name } }
+// WithName replaces DefaultName, the table's name, to share a database
+// between applications; it may be schema-qualified ("billing.stripe_dedup").
+func WithName(name string) Option { return func(c *config) { c.table = name } }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 
 // New returns a Store on db, usually a *pgxpool.Pool. The caller owns db.
-// The table must exist: see [Store.Migrate]. It fails if db is nil or an
-// option is invalid.
+// The table must exist: see [Store.Migrate]. A nil db or an option out of
+// range is an error matching [stripewebhook.ErrInvalidOption].
 func New(db DB, opts ...Option) (*Store, error) {
-	c := config{table: DefaultTable}
+	c := config{table: DefaultName}
 	for _, o := range opts {
 		o(&c)
 	}
-	if db == nil {
-		return nil, errors.New("pgstore: nil DB")
-	}
-	if !identRE.MatchString(c.table) {
-		return nil, fmt.Errorf("pgstore: invalid table name %q", c.table)
+	switch {
+	case db == nil:
+		return nil, fmt.Errorf("%w: pgstore.New: nil DB", stripewebhook.ErrInvalidOption)
+	case !identRE.MatchString(c.table):
+		return nil, fmt.Errorf("%w: pgstore.WithName(%q): not a table name (letters, digits, _, one optional schema)", stripewebhook.ErrInvalidOption, c.table)
 	}
 	t := pgx.Identifier(splitDot(c.table)).Sanitize()
 	return &Store{

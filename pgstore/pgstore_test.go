@@ -2,9 +2,11 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +40,7 @@ func pool(t *testing.T, dsn string) *pgxpool.Pool {
 }
 
 func newStore(t *testing.T, p *pgxpool.Pool) *pgstore.Store {
-	s, err := pgstore.New(p, pgstore.WithTable("stripewebhook_dedup_test"))
+	s, err := pgstore.New(p, pgstore.WithName("stripewebhook_dedup_test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +103,15 @@ func TestInvalidConfig(t *testing.T) {
 	// A pool that never connects until used.
 	p := pool(t, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=1")
 	for _, name := range []string{"", "a;drop table x", "a.b.c", `"x"`} {
-		if _, err := pgstore.New(p, pgstore.WithTable(name)); err == nil {
-			t.Errorf("table %q accepted", name)
+		_, err := pgstore.New(p, pgstore.WithName(name))
+		if !errors.Is(err, stripewebhook.ErrInvalidOption) || !strings.Contains(err.Error(), "pgstore.WithName") {
+			t.Errorf("table %q: %v", name, err)
 		}
 	}
-	if _, err := pgstore.New(p, pgstore.WithTable("billing.stripe_dedup")); err != nil {
+	if _, err := pgstore.New(p, pgstore.WithName("billing.stripe_dedup")); err != nil {
 		t.Error(err)
 	}
-	if _, err := pgstore.New(nil); err == nil {
+	if _, err := pgstore.New(nil); !errors.Is(err, stripewebhook.ErrInvalidOption) {
 		t.Error("nil DB accepted")
 	}
 }
@@ -127,7 +130,7 @@ func TestConcurrentMigrate(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s, err := pgstore.New(p, pgstore.WithTable(table))
+				s, err := pgstore.New(p, pgstore.WithName(table))
 				if err == nil {
 					err = s.Migrate(ctx)
 				}
@@ -163,7 +166,7 @@ func TestStoreOnTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	s, err := pgstore.New(tx, pgstore.WithTable("stripewebhook_dedup_test"))
+	s, err := pgstore.New(tx, pgstore.WithName("stripewebhook_dedup_test"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func openRabbitMQ(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(),
 	if name := takeParam(u, "queue"); name != "" {
 		opts = append(opts, amqpqueue.WithName(name))
 	}
-	q, err := amqpqueue.New(ctx, u.String(), opts...)
+	q, err := amqpqueue.New(ctx, amqpqueue.Dial(u.String()), opts...)
 	if err != nil {
 		return nil, nil, err // amqpqueue hides the password
 	}

@@ -1,7 +1,7 @@
 // Package redisstore is a stripewebhook.Store on Redis, through go-redis v9,
 // so that replicas behind a load balancer process each Stripe event once.
 //
-// Each event key is one Redis string, "<prefix><key>", whose value is
+// Each event key is one Redis string, "<name>:<key>", whose value is
 // "c:<token>" while claimed and "d:<token>" once done, with a TTL of the
 // lease or of the retention. Claim, Complete and Release are each one Lua
 // script, so they are atomic, and Complete and Release only act on the
@@ -28,8 +28,8 @@ import (
 	"github.com/stripewebhook/stripewebhook"
 )
 
-// DefaultPrefix is put before every key.
-const DefaultPrefix = "stripewebhook:dedup:"
+// DefaultName is the default namespace of the keys: "stripewebhook:dedup:<key>".
+const DefaultName = "stripewebhook:dedup"
 
 // Store is a stripewebhook.Store on Redis. It is safe for concurrent use.
 type Store struct {
@@ -44,25 +44,26 @@ type Option func(*config)
 
 type config struct{ prefix string }
 
-// WithPrefix replaces DefaultPrefix, to share a database between
-// applications. It must not be empty.
-func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+// WithName replaces DefaultName, to share a database between applications:
+// the keys are name + ":" + the event key. It must not be empty.
+func WithName(name string) Option { return func(c *config) { c.prefix = name } }
 
 // New returns a Store on client: a *redis.Client, *redis.ClusterClient or
-// failover client. The caller owns the client and closes it. It fails if
-// client is nil or an option is invalid.
+// failover client. The caller owns the client and closes it. A nil client
+// or an option out of range is an error matching
+// [stripewebhook.ErrInvalidOption].
 func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
-	c := config{prefix: DefaultPrefix}
+	c := config{prefix: DefaultName}
 	for _, o := range opts {
 		o(&c)
 	}
-	if client == nil {
-		return nil, errors.New("redisstore: nil client")
+	switch {
+	case client == nil:
+		return nil, fmt.Errorf("%w: redisstore.New: nil client", stripewebhook.ErrInvalidOption)
+	case c.prefix == "":
+		return nil, fmt.Errorf("%w: redisstore.WithName: empty name (the keys would mix with the application's)", stripewebhook.ErrInvalidOption)
 	}
-	if c.prefix == "" {
-		return nil, errors.New("redisstore: empty key prefix (keys would mix with the application's)")
-	}
-	return &Store{client: client, prefix: c.prefix}, nil
+	return &Store{client: client, prefix: c.prefix + ":"}, nil
 }
 
 // claim: 0 claimed, 1 in progress, 2 done.

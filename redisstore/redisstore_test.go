@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -61,7 +62,7 @@ func TestConformance(t *testing.T) {
 func TestKeyLayout(t *testing.T) {
 	c := client(t, options(t))
 	ctx := context.Background()
-	s := newStore(t, c, redisstore.WithPrefix("test:"+dedupstoretest.Key(t)+":"))
+	s := newStore(t, c, redisstore.WithName("test:"+dedupstoretest.Key(t)))
 	key := dedupstoretest.Key(t)
 	claim, err := s.Claim(ctx, key, time.Minute)
 	if err != nil || claim.Status != stripewebhook.Claimed {
@@ -99,12 +100,13 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	if _, err := redisstore.New(nil); err == nil {
+	if _, err := redisstore.New(nil); !errors.Is(err, stripewebhook.ErrInvalidOption) {
 		t.Error("nil client accepted")
 	}
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
-	if _, err := redisstore.New(c, redisstore.WithPrefix("")); err == nil {
-		t.Error("empty prefix accepted")
+	_, err := redisstore.New(c, redisstore.WithName(""))
+	if !errors.Is(err, stripewebhook.ErrInvalidOption) || !strings.Contains(err.Error(), "redisstore.WithName") {
+		t.Errorf("empty name: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package rivqueue_test
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stripe/stripe-go/v82"
 	_ "modernc.org/sqlite"
 
@@ -47,6 +49,56 @@ func deliver(ctx context.Context, h *stripewebhook.Handler, name, secret string)
 		return err
 	}
 	return h.Handle(ctx, payload, fixture.Header(payload, time.Now(), secret))
+}
+
+// The asynchronous mode on PostgreSQL: the handler answers 200 once the
+// event's River job is committed, and a Worker, here or in another
+// process, runs the callback. EnqueueTx queues an event in a transaction
+// of your own.
+func ExampleNew() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, cmp.Or(os.Getenv("DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close() // the caller owns the pool
+	q, err := rivqueue.New(pool, rivqueue.WithName("billing"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := q.Migrate(ctx); err != nil { // River's tables, under an advisory lock
+		log.Fatal(err)
+	}
+	defer q.Close(ctx)
+
+	ran := make(chan struct{})
+	d := stripewebhook.NewDispatcher()
+	err = stripewebhook.On(d, "payment_intent.succeeded", func(ctx context.Context, e *stripewebhook.Event, pi *stripe.PaymentIntent) error {
+		fmt.Println("worker: payment", pi.ID, "succeeded")
+		close(ran)
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := stripewebhook.NewMemoryStore(0) // replicas share one: pgstore on the same pool
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"), stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = deliver(ctx, h, "payment_intent.succeeded", "whsec_example") // http.Handle("/webhook", h) in the application
+	fmt.Println("handler: answered", stripewebhook.StatusCode(err))
+
+	w, err := stripewebhook.NewWorker(h)
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(runCtx) }()
+	<-ran
+	stop()
+	<-stopped
 }
 
 // The asynchronous mode on one machine: the handler answers once the

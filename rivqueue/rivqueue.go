@@ -107,7 +107,7 @@ func WithFetchers(n int) Option { return func(c *config) { c.workers = n } }
 // Close stops River's client.
 func New(pool *pgxpool.Pool, opts ...Option) (*Queue[pgx.Tx], error) {
 	if pool == nil {
-		return nil, errors.New("rivqueue: a pool is required")
+		return nil, fmt.Errorf("%w: rivqueue.New: nil pool", stripewebhook.ErrInvalidOption)
 	}
 	return newQueue(riverpgxv5.New(pool), func(ctx context.Context) error { return migratePostgres(ctx, pool) }, opts)
 }
@@ -117,8 +117,13 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.queue == "" || c.rescueAfter <= 0 || c.workers <= 0 {
-		return nil, errors.New("rivqueue: a queue name, a positive rescue time and fetchers are required")
+	switch {
+	case c.queue == "":
+		return nil, fmt.Errorf("%w: rivqueue.WithName: empty name", stripewebhook.ErrInvalidOption)
+	case c.rescueAfter <= 0:
+		return nil, fmt.Errorf("%w: rivqueue.WithVisibilityTimeout(%v): must be positive", stripewebhook.ErrInvalidOption, c.rescueAfter)
+	case c.workers <= 0:
+		return nil, fmt.Errorf("%w: rivqueue.WithFetchers(%d): must be positive", stripewebhook.ErrInvalidOption, c.workers)
 	}
 	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery)}
 	q.inserts = groupcommit.New(maxBatch, q.insertBatch)

@@ -3,6 +3,7 @@ package rivqueue_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite"
 
@@ -78,9 +80,28 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// A configuration mistake is ErrInvalidOption, naming the option.
 func TestInvalidConfig(t *testing.T) {
-	if _, err := rivqueue.New(nil); err == nil {
-		t.Fatal("nil pool accepted")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "never.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for want, opts := range map[string][]rivqueue.Option{
+		"rivqueue.WithName":              {rivqueue.WithName("")},
+		"rivqueue.WithVisibilityTimeout": {rivqueue.WithVisibilityTimeout(-time.Second)},
+		"rivqueue.WithFetchers":          {rivqueue.WithFetchers(0)},
+	} {
+		_, err := rivqueue.NewSQLite(db, opts...)
+		if !errors.Is(err, stripewebhook.ErrInvalidOption) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+	if _, err := rivqueue.New(nil); !errors.Is(err, stripewebhook.ErrInvalidOption) {
+		t.Errorf("nil pool: %v", err)
+	}
+	if _, err := rivqueue.NewSQLite(nil); !errors.Is(err, stripewebhook.ErrInvalidOption) {
+		t.Errorf("nil database: %v", err)
 	}
 }
 
@@ -114,4 +135,23 @@ func TestConformanceSQLite(t *testing.T) {
 		AckWait:    time.Second,
 		Redelivery: 45 * time.Second,
 	})
+}
+
+// ExampleNew runs against the server when there is one: the jobs of the
+// queue it names are deleted before and after.
+func TestExampleNew(t *testing.T) {
+	url := dsn(t)
+	t.Setenv("DATABASE_URL", url)
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatalf("%s cannot be reached: %v", envURL, err)
+	}
+	defer conn.Close(context.Background())
+	clean := func() {
+		// river_job does not exist before the first Migrate.
+		conn.Exec(context.Background(), `DELETE FROM river_job WHERE queue = 'billing'`)
+	}
+	clean()
+	defer clean()
+	ExampleNew()
 }

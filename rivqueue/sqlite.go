@@ -3,9 +3,10 @@ package rivqueue
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/stripewebhook/stripewebhook"
 )
 
 // NewSQLite returns a Queue on the SQLite database db, through River's
@@ -15,7 +16,7 @@ import (
 // timeout. The caller owns db; Close stops River's client.
 func NewSQLite(db *sql.DB, opts ...Option) (*Queue[*sql.Tx], error) {
 	if db == nil {
-		return nil, errors.New("rivqueue: a database is required")
+		return nil, fmt.Errorf("%w: rivqueue.NewSQLite: nil database", stripewebhook.ErrInvalidOption)
 	}
 	driver := riversqlite.New(db)
 	return newQueue(driver, func(ctx context.Context) error { return migrateUp(ctx, driver) }, opts)

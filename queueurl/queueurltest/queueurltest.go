@@ -51,7 +51,7 @@ func Fresh(t testing.TB, engine string) string {
 	case "rabbitmq":
 		u := dedupstoretest.ServerURL(t, "STRIPEWEBHOOK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 		t.Cleanup(func() {
-			if q, err := amqpqueue.New(context.Background(), u, amqpqueue.WithName(ns)); err == nil {
+			if q, err := amqpqueue.New(context.Background(), amqpqueue.Dial(u), amqpqueue.WithName(ns)); err == nil {
 				q.Delete(context.Background())
 			}
 		})
