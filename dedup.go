@@ -123,6 +123,7 @@ type MemoryStore struct {
 	entries map[string]*memEntry
 	order   memEntry // sentinel of a ring, least recently written first
 	seq     uint64
+	marks   map[string]memMark // the state marks (state.go)
 }
 
 // memEntry is one key, in an intrusive ring ordered by last write: one
@@ -153,7 +154,7 @@ func NewMemoryStore(maxEntries int, opts ...MemoryStoreOption) *MemoryStore {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	m := &MemoryStore{now: c.now, max: maxEntries, logger: logger, entries: make(map[string]*memEntry)}
+	m := &MemoryStore{now: c.now, max: maxEntries, logger: logger, entries: make(map[string]*memEntry), marks: make(map[string]memMark)}
 	m.order.prev, m.order.next = &m.order, &m.order
 	return m
 }

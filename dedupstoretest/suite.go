@@ -1,6 +1,7 @@
 // Package dedupstoretest is the conformance suite for implementations of
-// stripewebhook.Store. Every store in this repository passes it, the
-// in-memory one included; a store for another backend should too:
+// stripewebhook.Store, and of stripewebhook.StateStore for a store that is
+// one. Every store in this repository passes it, the in-memory one
+// included; a store for another backend should too:
 //
 //	func TestConformance(t *testing.T) {
 //		dedupstoretest.Run(t, dedupstoretest.Config{
@@ -59,6 +60,106 @@ func Run(t *testing.T, c Config) {
 	if c.NewVia != nil && c.Backend != "" {
 		t.Run("Outage", func(t *testing.T) { Outage(t, c) })
 	}
+	if _, ok := c.New(t).(stripewebhook.StateStore); ok {
+		state := func(t *testing.T) stripewebhook.StateStore { return c.New(t).(stripewebhook.StateStore) }
+		t.Run("StateMarks", func(t *testing.T) { StateMarks(t, state(t)) })
+		t.Run("ConcurrentAdvances", func(t *testing.T) { ConcurrentAdvances(t, state(t)) })
+		t.Run("StateExpiry", func(t *testing.T) { StateExpiry(t, state(t)) })
+	}
+}
+
+func mark(t testing.TB, what string, got stripewebhook.Mark, err error, want stripewebhook.Mark) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if got != want {
+		t.Fatalf("%s = %+v, want %+v", what, got, want)
+	}
+}
+
+// StateMarks checks that a mark only ever advances to a later created: an
+// older one and one of the same second leave it.
+func StateMarks(t *testing.T, s stripewebhook.StateStore) {
+	ctx := context.Background()
+	const keep = time.Hour
+	k := Key(t)
+	got, err := s.LastApplied(ctx, k)
+	mark(t, "LastApplied of a new key", got, err, stripewebhook.Mark{})
+
+	first := stripewebhook.Mark{Created: 1_700_000_100, EventID: "evt_a"}
+	got, err = s.Advance(ctx, k, first, keep)
+	mark(t, "Advance of a new key", got, err, first)
+	got, err = s.Advance(ctx, k, stripewebhook.Mark{Created: 1_700_000_090, EventID: "evt_older"}, keep)
+	mark(t, "Advance to an older created", got, err, first)
+	got, err = s.Advance(ctx, k, stripewebhook.Mark{Created: 1_700_000_100, EventID: "evt_tie"}, keep)
+	mark(t, "Advance to the same second", got, err, first)
+	got, err = s.LastApplied(ctx, k)
+	mark(t, "LastApplied after them", got, err, first)
+
+	later := stripewebhook.Mark{Created: 1_700_000_101, EventID: "evt_b"}
+	got, err = s.Advance(ctx, k, later, keep)
+	mark(t, "Advance to a later created", got, err, later)
+	got, err = s.LastApplied(ctx, k)
+	mark(t, "LastApplied", got, err, later)
+
+	// Keys are independent of each other and of the claims.
+	other := Key(t)
+	got, err = s.LastApplied(ctx, other)
+	mark(t, "LastApplied of another key", got, err, stripewebhook.Mark{})
+	claim(t, s, k, time.Minute, stripewebhook.Claimed)
+	got, err = s.LastApplied(ctx, k)
+	mark(t, "LastApplied of a key also claimed", got, err, later)
+}
+
+// ConcurrentAdvances has 50 goroutines advance one key at once, in random
+// order: the latest created stays, and none is told a mark older than its
+// own is kept.
+func ConcurrentAdvances(t *testing.T, s stripewebhook.StateStore) {
+	k := Key(t)
+	const n = 50
+	base := int64(1_700_000_000)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			m := stripewebhook.Mark{Created: base + int64((i*37)%n), EventID: fmt.Sprintf("evt_%d", i)}
+			got, err := s.Advance(context.Background(), k, m, time.Hour)
+			if err != nil {
+				t.Errorf("Advance: %v", err)
+				return
+			}
+			if got.Created < m.Created {
+				t.Errorf("Advance(%d) kept %d, older", m.Created, got.Created)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	got, err := s.LastApplied(context.Background(), k)
+	if err != nil || got.Created != base+n-1 {
+		t.Fatalf("LastApplied = %+v, %v; want created %d", got, err, base+n-1)
+	}
+}
+
+// StateExpiry checks that a mark is kept for its keep and forgotten after,
+// when an older one may set it again.
+func StateExpiry(t *testing.T, s stripewebhook.StateStore) {
+	ctx := context.Background()
+	const keep = 500 * time.Millisecond
+	k := Key(t)
+	m := stripewebhook.Mark{Created: 1_700_000_200, EventID: "evt_new"}
+	got, err := s.Advance(ctx, k, m, keep)
+	mark(t, "Advance", got, err, m)
+	time.Sleep(keep + 500*time.Millisecond)
+	got, err = s.LastApplied(ctx, k)
+	mark(t, "LastApplied after the keep", got, err, stripewebhook.Mark{})
+	older := stripewebhook.Mark{Created: 1_700_000_100, EventID: "evt_old"}
+	got, err = s.Advance(ctx, k, older, time.Hour)
+	mark(t, "Advance after the keep", got, err, older)
 }
 
 // ServerURL returns the URL of the real server a test needs, from the

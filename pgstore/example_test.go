@@ -61,7 +61,7 @@ func TestExampleNew(t *testing.T) {
 	t.Setenv("DATABASE_URL", url)
 	p := pool(t, url)
 	clean := func() {
-		if _, err := p.Exec(context.Background(), `DROP TABLE IF EXISTS billing_stripe_dedup`); err != nil {
+		if _, err := p.Exec(context.Background(), `DROP TABLE IF EXISTS billing_stripe_dedup, billing_stripe_dedup_state`); err != nil {
 			t.Fatalf("%s cannot be reached: %v", envURL, err)
 		}
 	}

@@ -28,6 +28,12 @@
 // database's clock decides expiry, so replicas' clocks do not matter.
 // Expired rows are taken over in place; [Store.Cleanup] deletes them, to be
 // run now and then (a daily job).
+//
+// It is a stripewebhook.StateStore too: the objects' state marks are rows
+// of a second table, the first's name with "_state" (stripewebhook_dedup_state:
+// key, created, event_id, expires_at), which Migrate creates with the first.
+// Advance is one INSERT … ON CONFLICT DO UPDATE … WHERE the kept created is
+// older, committed durably.
 package pgstore
 
 import (
@@ -63,13 +69,14 @@ type DB interface {
 // Store is a stripewebhook.Store on PostgreSQL. It is safe for concurrent
 // use if db is (a pool is).
 type Store struct {
-	db    DB
-	table string // sanitized identifier
+	db           DB
+	table, state string // sanitized identifiers: the claims', the state marks'
 
 	claimSQL, completeSQL, releaseSQL, cleanupSQL string
+	lastAppliedSQL, advanceSQL                    string
 }
 
-var _ stripewebhook.Store = (*Store)(nil)
+var _ stripewebhook.StateStore = (*Store)(nil)
 
 // Option configures a Store.
 type Option func(*config)
@@ -97,9 +104,11 @@ func New(db DB, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: pgstore.WithName(%q): not a table name (letters, digits, _, one optional schema)", stripewebhook.ErrInvalidOption, c.table)
 	}
 	t := pgx.Identifier(splitDot(c.table)).Sanitize()
+	st := pgx.Identifier(splitDot(c.table + "_state")).Sanitize()
 	return &Store{
 		db:    db,
 		table: t,
+		state: st,
 		// The CTE claims a new or expired key; the outer select reads, in the
 		// statement's snapshot, the row that stopped it, if any.
 		claimSQL: `WITH claimed AS (
@@ -118,7 +127,18 @@ ON CONFLICT (key) DO UPDATE
 	WHERE d.token = EXCLUDED.token AND NOT d.done
 RETURNING true`,
 		releaseSQL: `DELETE FROM ` + t + ` WHERE key = $1 AND token = $2 AND NOT done`,
-		cleanupSQL: `DELETE FROM ` + t + ` WHERE expires_at < now()`,
+		cleanupSQL: `WITH marks AS (DELETE FROM ` + st + ` WHERE expires_at < now() RETURNING 1),
+	claims AS (DELETE FROM ` + t + ` WHERE expires_at < now() RETURNING 1)
+SELECT (SELECT count(*) FROM marks) + (SELECT count(*) FROM claims)`,
+		lastAppliedSQL: `SELECT created, event_id FROM ` + st + ` WHERE key = $1 AND expires_at > now()`,
+		// Returns the row only when it was written: a mark that is not
+		// later leaves the row, which LastApplied then reads.
+		advanceSQL: `INSERT INTO ` + st + ` AS m (key, created, event_id, expires_at)
+VALUES ($1, $2, $3, now() + $4::bigint * interval '1 millisecond')
+ON CONFLICT (key) DO UPDATE
+	SET created = EXCLUDED.created, event_id = EXCLUDED.event_id, expires_at = EXCLUDED.expires_at
+	WHERE m.created < EXCLUDED.created OR m.expires_at <= now()
+RETURNING created, event_id`,
 	}, nil
 }
 
@@ -140,7 +160,14 @@ func (s *Store) Schema() string {
 	expires_at   timestamptz NOT NULL,
 	completed_at timestamptz
 );
-CREATE INDEX IF NOT EXISTS ` + pgx.Identifier{indexName(s.table)}.Sanitize() + ` ON ` + s.table + ` (expires_at);`
+CREATE INDEX IF NOT EXISTS ` + pgx.Identifier{indexName(s.table)}.Sanitize() + ` ON ` + s.table + ` (expires_at);
+CREATE TABLE IF NOT EXISTS ` + s.state + ` (
+	key        text PRIMARY KEY,
+	created    bigint NOT NULL,  -- the applying event's created, Unix seconds
+	event_id   text NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ` + pgx.Identifier{indexName(s.state)}.Sanitize() + ` ON ` + s.state + ` (expires_at);`
 }
 
 func indexName(table string) string {
@@ -156,7 +183,7 @@ func indexName(table string) string {
 	return string(out) + "_expires_at_idx"
 }
 
-// Migrate creates the table and its index if they do not exist. Replicas
+// Migrate creates the tables and their indexes if they do not exist. Replicas
 // starting together may all call it: CREATE … IF NOT EXISTS is not safe
 // concurrently in PostgreSQL, so the statements run under a transaction
 // advisory lock of the table's name (one implicit transaction: the
@@ -238,12 +265,41 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-// Cleanup deletes the rows whose lease or retention has ended (completed
-// events older than their retention, abandoned claims) and returns how many.
+// Cleanup deletes the rows whose lease, retention or keep has ended
+// (completed events older than their retention, abandoned claims, expired
+// state marks) and returns how many.
 func (s *Store) Cleanup(ctx context.Context) (int64, error) {
-	tag, err := s.db.Exec(ctx, s.cleanupSQL)
-	if err != nil {
+	var n int64
+	if err := s.db.QueryRow(ctx, s.cleanupSQL).Scan(&n); err != nil {
 		return 0, fmt.Errorf("pgstore: cleanup: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
+}
+
+// LastApplied implements stripewebhook.StateStore.
+func (s *Store) LastApplied(ctx context.Context, key string) (stripewebhook.Mark, error) {
+	var m stripewebhook.Mark
+	err := s.db.QueryRow(ctx, s.lastAppliedSQL, storedKey(key)).Scan(&m.Created, &m.EventID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return stripewebhook.Mark{}, nil
+	}
+	if err != nil {
+		return stripewebhook.Mark{}, fmt.Errorf("pgstore: last applied: %w", err)
+	}
+	return m, nil
+}
+
+// Advance implements stripewebhook.StateStore: one INSERT … ON CONFLICT DO
+// UPDATE … WHERE the kept mark is older, committed durably.
+func (s *Store) Advance(ctx context.Context, key string, m stripewebhook.Mark, keep time.Duration) (stripewebhook.Mark, error) {
+	var got stripewebhook.Mark
+	err := s.db.QueryRow(ctx, s.advanceSQL, storedKey(key), m.Created, m.EventID, max(keep.Milliseconds(), 1)).Scan(&got.Created, &got.EventID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A later mark is kept; this statement's snapshot is newer than it.
+		return s.LastApplied(ctx, key)
+	}
+	if err != nil {
+		return stripewebhook.Mark{}, fmt.Errorf("pgstore: advance: %w", err)
+	}
+	return got, nil
 }

@@ -123,7 +123,7 @@ func TestConcurrentMigrate(t *testing.T) {
 	ctx := context.Background()
 	for round := range 5 {
 		table := fmt.Sprintf("stripewebhook_migrate_%d_%d", time.Now().UnixNano()%1e9, round)
-		t.Cleanup(func() { p.Exec(ctx, "DROP TABLE IF EXISTS "+table) })
+		t.Cleanup(func() { p.Exec(ctx, "DROP TABLE IF EXISTS "+table+", "+table+"_state") })
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for range 8 {

@@ -8,6 +8,10 @@
 // caller's own claim. Redis's clock decides expiry, so replicas' clocks do
 // not matter.
 //
+// It is a stripewebhook.StateStore too: an object's state mark is the string
+// "<name>:state:<key>", "<created>:<event id>", advanced by a Lua script
+// only to a later created, with a TTL of the keep.
+//
 //	store, err := redisstore.New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}))
 //	…
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithDedup(store))
@@ -21,6 +25,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,7 +43,7 @@ type Store struct {
 	prefix string
 }
 
-var _ stripewebhook.Store = (*Store)(nil)
+var _ stripewebhook.StateStore = (*Store)(nil)
 
 // Option configures a Store.
 type Option func(*config)
@@ -93,6 +99,53 @@ if redis.call('GET', KEYS[1]) == 'c:' .. ARGV[1] then
 end
 return 0
 `)
+
+// advance keeps ARGV[1]:ARGV[2] if nothing is kept or its created is
+// older, and returns what is kept.
+var advanceScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  local created = tonumber(string.match(v, '^(-?%d+):'))
+  if created and created >= tonumber(ARGV[1]) then return v end
+end
+v = ARGV[1] .. ':' .. ARGV[2]
+redis.call('SET', KEYS[1], v, 'PX', ARGV[3])
+return v
+`)
+
+// stateKey is where the Mark of key lives.
+func (s *Store) stateKey(key string) string { return s.prefix + "state:" + key }
+
+// LastApplied implements stripewebhook.StateStore.
+func (s *Store) LastApplied(ctx context.Context, key string) (stripewebhook.Mark, error) {
+	v, err := s.client.Get(ctx, s.stateKey(key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return stripewebhook.Mark{}, nil
+	}
+	if err != nil {
+		return stripewebhook.Mark{}, fmt.Errorf("redisstore: last applied: %w", err)
+	}
+	return parseMark(v)
+}
+
+// Advance implements stripewebhook.StateStore.
+func (s *Store) Advance(ctx context.Context, key string, m stripewebhook.Mark, keep time.Duration) (stripewebhook.Mark, error) {
+	v, err := advanceScript.Run(ctx, s.client, []string{s.stateKey(key)}, m.Created, m.EventID, max(keep.Milliseconds(), 1)).Text()
+	if err != nil {
+		return stripewebhook.Mark{}, fmt.Errorf("redisstore: advance: %w", err)
+	}
+	return parseMark(v)
+}
+
+// parseMark reads "<created>:<event id>".
+func parseMark(v string) (stripewebhook.Mark, error) {
+	created, id, ok := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(created, 10, 64)
+	if !ok || err != nil {
+		return stripewebhook.Mark{}, fmt.Errorf("redisstore: a state mark that is not <created>:<event id>: %q", v)
+	}
+	return stripewebhook.Mark{Created: n, EventID: id}, nil
+}
 
 // Claim implements stripewebhook.Store.
 func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (stripewebhook.Claim, error) {
