@@ -25,6 +25,7 @@ var errorTable = []struct {
 }{
 	{is[*CallbackError], errorClass{http.StatusInternalServerError, OutcomeFailed, nil, notProcessed}},
 	{is[*StoreError], errorClass{http.StatusServiceUnavailable, OutcomeStoreUnavailable, nil, storeUnavailable}},
+	{is[*LockError], errorClass{http.StatusConflict, OutcomeInProgress, nil, "object busy, retry later"}},
 	{is[*QueueError], errorClass{http.StatusServiceUnavailable, OutcomeQueueUnavailable, nil, "queue unavailable, retry later"}},
 	{is[*http.MaxBytesError], errorClass{http.StatusRequestEntityTooLarge, OutcomeRejected, because(ReasonTooLarge), "body too large"}},
 	{isErr(ErrNotSigned), errorClass{http.StatusBadRequest, OutcomeRejected, because(ReasonMissingHeader), "missing Stripe-Signature header"}},

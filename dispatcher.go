@@ -86,11 +86,12 @@ type Dispatcher struct {
 
 	mu       sync.Mutex // guards registration
 	started  atomic.Bool
-	exact    map[string][]Callback
+	exact    map[string][]callback
 	prefixes []prefixRoute
-	all      []Callback
+	all      []callback
 	fallback Callback
 	err      error
+	hasState bool // an OnLatest callback is registered
 
 	// Set by start, read-only afterwards.
 	routes   map[string]route // every known or registered type
@@ -99,12 +100,20 @@ type Dispatcher struct {
 
 type prefixRoute struct {
 	prefix string // "invoice." for "invoice.*"
-	fn     Callback
+	fn     callback
+}
+
+// callback is a registered Callback: an action, or a state sync
+// ([OnLatest]) that the handler's state guard keeps from stale snapshots.
+type callback struct {
+	fn    Callback
+	state bool
 }
 
 type route struct {
-	fns     []Callback
+	fns     []callback
 	handled bool // an exact or prefix callback matched
+	state   bool // one of fns is a state callback
 }
 
 // DispatcherOption configures a [Dispatcher].
@@ -133,7 +142,7 @@ func AllowUnknownTypes() DispatcherOption {
 
 // NewDispatcher returns an empty Dispatcher.
 func NewDispatcher(opts ...DispatcherOption) *Dispatcher {
-	d := &Dispatcher{exact: make(map[string][]Callback)}
+	d := &Dispatcher{exact: make(map[string][]callback)}
 	for _, o := range opts {
 		o(d)
 	}
@@ -149,7 +158,7 @@ func (d *Dispatcher) HandleFunc(pattern string, fn Callback) error {
 	if d.started.Load() {
 		return ErrDispatcherStarted
 	}
-	return d.record(d.register(pattern, fn))
+	return d.record(d.register(pattern, callback{fn: fn}))
 }
 
 // On registers a typed callback: fn receives data.object decoded as a *T,
@@ -246,10 +255,11 @@ func (d *Dispatcher) record(err error) error {
 	return err
 }
 
-func (d *Dispatcher) register(pattern string, fn Callback) error {
-	if fn == nil {
+func (d *Dispatcher) register(pattern string, fn callback) (err error) {
+	if fn.fn == nil {
 		return fmt.Errorf("%w: nil callback for %q", ErrInvalidPattern, pattern)
 	}
+	defer func() { d.hasState = d.hasState || (err == nil && fn.state) }()
 	switch {
 	case pattern == "*":
 		d.all = append(d.all, fn)
@@ -313,7 +323,10 @@ func (d *Dispatcher) resolve(t string) route {
 	r.handled = len(r.fns) > 0
 	r.fns = append(r.fns, d.all...)
 	if !r.handled && d.fallback != nil {
-		r.fns = append(r.fns, d.fallback)
+		r.fns = append(r.fns, callback{fn: d.fallback})
+	}
+	for _, fn := range r.fns {
+		r.state = r.state || fn.state
 	}
 	return r
 }
@@ -416,7 +429,11 @@ func (d *Dispatcher) run(ctx context.Context, e *Event, r route) (outcome Outcom
 		}
 	}()
 	for _, fn := range r.fns {
-		if err := fn(ctx, e); err != nil {
+		if fn.state && e.guard == guardStale {
+			outcome = OutcomeStale
+			continue
+		}
+		if err := fn.fn(ctx, e); err != nil {
 			return outcome, &CallbackError{Type: string(e.Type), Err: err}
 		}
 	}

@@ -284,7 +284,11 @@ func (h *Handler) deliver(ctx context.Context, e *Event, rep *Report) error {
 	if h.c.queue != nil {
 		return h.enqueue(ctx, e, rep)
 	}
-	return h.pipe.deliver(ctx, e, r, rep, attempt{failOpen: h.c.failOpen})
+	a := attempt{failOpen: h.c.failOpen}
+	if r.state { // the state guard's check and advance go under the object's lock
+		a.lockKey, a.lockWait = lockPrefix+h.c.objectLock(e), h.c.lockWait
+	}
+	return h.pipe.deliver(ctx, e, r, rep, a)
 }
 
 // checkAPIVersion holds back, under WithStrictAPIVersion, a snapshot event

@@ -44,6 +44,23 @@ type config struct {
 	strictAPIVersion bool
 	observer         Observer
 	queue            Queue
+	lockKey          func(*Event) string // WithLockKey
+	lockWait         time.Duration
+	refetchStale     bool
+}
+
+// lockPrefix starts the store keys of the objects' locks.
+const lockPrefix = "stripewebhook:object:"
+
+// objectLock is the key of e's object's lock: WithLockKey's, or what e is
+// about when it gives none.
+func (c *config) objectLock(e *Event) string {
+	if c.lockKey != nil {
+		if k := c.lockKey(e); k != "" {
+			return k
+		}
+	}
+	return objectKey(e)
 }
 
 func newConfig(opts []HandlerOption) *config {
@@ -53,6 +70,7 @@ func newConfig(opts []HandlerOption) *config {
 		readTimeout:    DefaultReadTimeout,
 		lease:          DefaultLease,
 		retention:      DefaultRetention,
+		lockWait:       DefaultLockWait,
 	}
 	for _, o := range opts {
 		o.applyHandler(c)
@@ -73,7 +91,17 @@ func (c *config) prepare(d *Dispatcher) error {
 		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
 	}
 	d.start()
-	return d.startErr
+	if d.startErr != nil {
+		return d.startErr
+	}
+	bad := func(msg string) error { return fmt.Errorf("%w: %s", ErrInvalidOption, msg) }
+	if _, ok := c.store.(StateStore); d.hasState && !ok {
+		return bad("OnLatest callbacks need a dedup store that keeps state marks (a StateStore: MemoryStore, redisstore, pgstore); this one does not, or WithDedup(nil) turned it off")
+	}
+	if c.refetchStale && d.client == nil {
+		return bad("WithRefetchStale fetches with the dispatcher's Stripe client: give it one with WithClient")
+	}
+	return nil
 }
 
 // check reports the options that are out of range, or that would silently
@@ -91,10 +119,39 @@ func (c *config) check() error {
 		return bad("dedup retention must be positive")
 	case c.retention < StripeRetryWindow && !c.shortRetention:
 		return bad(fmt.Sprintf("dedup retention %v is shorter than Stripe's retry window (%v): a late retry would run again (WithShortRetention if that is meant)", c.retention, StripeRetryWindow))
+	case c.lockWait <= 0:
+		return bad("lock wait must be positive")
 	case c.accounts != nil && len(c.accounts) == 0:
 		return bad(`WithAccounts with no account would drop every event (use "" for the platform's own events)`)
 	}
 	return nil
+}
+
+// WithLockKey groups events under one object lock (and, in the
+// asynchronous mode, one [Message.Key]): events with one key run one at a
+// time. The default is data.object's id (a thin event's related object).
+// [SubscriptionKey] groups a subscription's invoices, checkout sessions and
+// the subscription itself. An empty key falls back to the default. The
+// state guard's marks stay per object whatever the grouping.
+func WithLockKey(key func(*Event) string) HandlerOption {
+	return handlerOption(func(c *config) { c.lockKey = key })
+}
+
+// WithLockWait sets how long a synchronous delivery waits for its object's
+// lock, held by another delivery about the same object, before answering
+// 409 so that Stripe retries (default [DefaultLockWait]). A Worker waits up
+// to the lease, then retries the event through its queue.
+func WithLockWait(d time.Duration) HandlerOption {
+	return handlerOption(func(c *config) { c.lockWait = d })
+}
+
+// WithRefetchStale makes [OnLatest] callbacks run, for a stale event or one
+// of the same second as the state applied, with the object as it is now,
+// fetched through the dispatcher's client ([WithClient]; [Refetch]) instead
+// of being skipped: one API request, only where the order is in doubt.
+// Without a client it is a configuration error.
+func WithRefetchStale() HandlerOption {
+	return handlerOption(func(c *config) { c.refetchStale = true })
 }
 
 // WithMaxBodyBytes caps the body (default [DefaultMaxBodyBytes]); a longer

@@ -49,6 +49,7 @@ const (
 	OutcomeCatchAll         Outcome = "handled_catch_all" // only catch-all or fallback callbacks ran
 	OutcomeUnhandled        Outcome = "unhandled"         // no callback for the type: acknowledged
 	OutcomeDuplicate        Outcome = "duplicate"         // already processed: acknowledged
+	OutcomeStale            Outcome = "stale"             // older than the object's state applied: its state callbacks skipped (OnLatest), acknowledged
 	OutcomeFiltered         Outcome = "filtered"          // livemode or account filter: acknowledged
 	OutcomeInProgress       Outcome = "in_progress"       // being processed elsewhere (409)
 	OutcomeRejected         Outcome = "rejected"          // not an authentic, well-formed delivery (4xx); see Reason

@@ -19,11 +19,12 @@ type pipeline struct {
 
 // attempt is what a caller knows of this run of an event.
 type attempt struct {
-	failOpen   bool      // on a store failure, run without dedup instead of failing
-	lockKey    string    // the object's lock, held around the run ("" for none)
-	number     int       // the queue's attempt (0 for a synchronous delivery)
-	last       bool      // no attempt follows a failure of this one
-	enqueuedAt time.Time // when the queue took the event (zero for none)
+	failOpen   bool          // on a store failure, run without dedup instead of failing
+	lockKey    string        // the object's lock, held around the run ("" for none)
+	lockWait   time.Duration // how long to wait for it
+	number     int           // the queue's attempt (0 for a synchronous delivery)
+	last       bool          // no attempt follows a failure of this one
+	enqueuedAt time.Time     // when the queue took the event (zero for none)
 }
 
 // deliver runs e's route r through the protocol and fills rep. It returns
@@ -99,12 +100,13 @@ func (p *pipeline) dedupKey(e *Event) string {
 	return e.ID
 }
 
-// lockedRun runs the callbacks holding the object's lock, if a names one.
+// lockedRun runs the callbacks, under the state guard, holding the
+// object's lock if a names one.
 func (p *pipeline) lockedRun(ctx, sctx context.Context, e *Event, r route, rep *Report, a attempt) error {
 	if a.lockKey == "" {
-		return p.run(ctx, e, r, rep, a)
+		return p.guard(ctx, sctx, e, r, rep, a)
 	}
-	token, err := p.lock(ctx, a.lockKey)
+	token, err := p.lock(ctx, a.lockKey, a.lockWait)
 	if err != nil {
 		return err
 	}
@@ -114,15 +116,16 @@ func (p *pipeline) lockedRun(ctx, sctx context.Context, e *Event, r route, rep *
 				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
 		}
 	}()
-	return p.run(ctx, e, r, rep, a)
+	return p.guard(ctx, sctx, e, r, rep, a)
 }
 
 // lockPoll is how often a run checks an object's lock held elsewhere.
 const lockPoll = 20 * time.Millisecond
 
 // LockError means an event's object lock could not be taken: another run
-// about the same object held it for longer than the lease, or the store
-// failed. The event is retried.
+// about the same object held it for longer than the wait, or the store
+// failed. The event is retried: a synchronous delivery gets 409 (503 when
+// the store failed), a queued one is retried by the worker.
 type LockError struct {
 	Key string
 	Err error // the store's error, or nil when the lock stayed held
@@ -132,15 +135,15 @@ func (e *LockError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("stripewebhook: object lock %s: %v", e.Key, e.Err)
 	}
-	return fmt.Sprintf("stripewebhook: object lock %s held for longer than the lease", e.Key)
+	return fmt.Sprintf("stripewebhook: object lock %s held by another run for longer than the wait", e.Key)
 }
 
 func (e *LockError) Unwrap() error { return e.Err }
 
 // lock takes the object's lock, waiting while another run holds it, up to
-// the lease.
-func (p *pipeline) lock(ctx context.Context, key string) (string, error) {
-	deadline := p.c.now().Add(p.c.lease)
+// wait.
+func (p *pipeline) lock(ctx context.Context, key string, wait time.Duration) (string, error) {
+	deadline := p.c.now().Add(wait)
 	for {
 		c, err := p.c.store.Claim(ctx, key, p.c.lease)
 		if err != nil {

@@ -57,7 +57,7 @@ type Queue interface {
 // Message is a verified event on its way to a worker.
 type Message struct {
 	ID      string // the event id
-	Key     string // what the event is about (data.object's id): events with one key run one at a time
+	Key     string // what the event is about (data.object's id, or WithLockKey's): events with one key run one at a time
 	Secret  string // the name of the secret that verified it
 	Payload []byte // the event as Stripe sent it
 }
@@ -109,7 +109,7 @@ func objectKey(e *Event) string {
 // enqueue hands e to the queue.
 func (h *Handler) enqueue(ctx context.Context, e *Event, rep *Report) error {
 	t := h.c.clock()
-	err := h.c.queue.Enqueue(ctx, Message{ID: e.ID, Key: objectKey(e), Secret: e.Secret, Payload: e.Payload})
+	err := h.c.queue.Enqueue(ctx, Message{ID: e.ID, Key: h.c.objectLock(e), Secret: e.Secret, Payload: e.Payload})
 	rep.Store += since(t)
 	if err != nil {
 		if ctx.Err() != nil {

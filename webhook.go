@@ -110,6 +110,8 @@ type Event struct {
 	relatedObject any
 
 	refetched any // Refetch's result, shared by the callbacks
+
+	guard guardVerdict // the state guard's verdict on this run (guard.go)
 }
 
 // EventKind tells a snapshot event from a thin one.

@@ -175,7 +175,8 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 	start := time.Now()
 	var rep Report
 	err = w.pipe.deliver(ctx, e, w.pipe.d.route(string(e.Type)), &rep, attempt{
-		lockKey:    "stripewebhook:object:" + m.Key,
+		lockKey:    lockPrefix + m.Key,
+		lockWait:   w.c.lease,
 		number:     d.Attempt(),
 		last:       d.Attempt() >= w.wc.maxAttempts,
 		enqueuedAt: d.EnqueuedAt(),
