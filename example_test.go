@@ -36,7 +36,7 @@ func Example() {
 	mux.ServeHTTP(rec, req)
 	fmt.Println(rec.Code)
 	// Output:
-	// invoice in_123 paid: 1000 usd
+	// invoice in_1SbQkR2eZvKYlo2CiNvOiCe1 paid: 0 usd
 	// 200
 }
 
@@ -156,7 +156,7 @@ func ExampleOnPrevious() {
 		fixture.PreviousAttributes(map[string]any{"status": "active"}))
 	fmt.Println(h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), "whsec_example")))
 	// Output:
-	// sub_123: active → past_due
+	// sub_1SbQkR2eZvKYlo2CsUbScR1p: active → past_due
 	// <nil>
 }
 

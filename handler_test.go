@@ -163,7 +163,7 @@ func TestStatusPolicy(t *testing.T) {
 		{"other secret", nil, func(t *testing.T) *http.Request { return webhooktest.NewRequest(t, "/webhook", inv, "whsec_other") }, 400, "no valid signature", 0},
 		{"body changed", nil, func(t *testing.T) *http.Request {
 			r := signedAt(t, inv, now)
-			changed := bytes.Replace(inv, []byte(`"amount_paid": 1000`), []byte(`"amount_paid": 1`), 1)
+			changed := bytes.Replace(inv, []byte(`"amount_paid": 0`), []byte(`"amount_paid": 2000`), 1)
 			require.NotEqual(t, inv, changed)
 			r.Body = io.NopCloser(bytes.NewReader(changed))
 			return r
@@ -674,7 +674,7 @@ func TestRetainedEventStaysValid(t *testing.T) {
 		assert.Contains(t, string(e.Payload), `"id": "`+e.ID+`"`)
 		inv, err := stripewebhook.Decode[stripe.Invoice](e)
 		require.NoError(t, err)
-		assert.Equal(t, "in_123", inv.ID)
+		assert.Equal(t, "in_1SbQkR2eZvKYlo2CiNvOiCe1", inv.ID)
 		seen[e.ID] = true
 	}
 	assert.Len(t, seen, 40)

@@ -63,7 +63,7 @@ func TestHandlerQueues(t *testing.T) {
 	assert.Equal(t, 200, serve(inv).Code)
 	require.Len(t, q.msgs, 1)
 	assert.Equal(t, "evt_1SbQkR2eZvKYlo2C00000007", q.msgs[0].ID)
-	assert.Equal(t, "in_123", q.msgs[0].Key, "keyed by the object, for per-object serialisation")
+	assert.Equal(t, "in_1SbQkR2eZvKYlo2CiNvOiCe1", q.msgs[0].Key, "keyed by the object, for per-object serialisation")
 	assert.Equal(t, "#1", q.msgs[0].Secret)
 	assert.Equal(t, inv, q.msgs[0].Payload)
 	assert.Equal(t, stripewebhook.OutcomeQueued, rec.last(stripewebhook.OpDelivery).Outcome)

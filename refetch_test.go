@@ -16,7 +16,7 @@ import (
 // connected account's event, once per event.
 func TestRefetch(t *testing.T) {
 	api := webhooktest.NewStripeAPI(t)
-	api.AddObject("/v1/subscriptions/sub_123", []byte(`{"id":"sub_123","object":"subscription","status":"canceled"}`))
+	api.AddObject("/v1/subscriptions/sub_1SbQkR2eZvKYlo2CsUbScR1p", []byte(`{"id":"sub_1SbQkR2eZvKYlo2CsUbScR1p","object":"subscription","status":"canceled"}`))
 	api.AddObject("/v1/payouts/po_123", []byte(`{"id":"po_123","object":"payout","status":"paid"}`))
 	d := stripewebhook.NewDispatcher()
 	c := api.Client()
@@ -55,7 +55,7 @@ func TestRefetch(t *testing.T) {
 		paths = append(paths, r.Path)
 		accounts = append(accounts, r.StripeAccount)
 	}
-	assert.Equal(t, []string{"/v1/subscriptions/sub_123", "/v1/payouts/po_123"}, paths)
+	assert.Equal(t, []string{"/v1/subscriptions/sub_1SbQkR2eZvKYlo2CsUbScR1p", "/v1/payouts/po_123"}, paths)
 	assert.Equal(t, []string{"", payout.Account}, accounts, "a connected account's object is fetched with its Stripe-Account")
 
 	thin, err := stripewebhook.ParseEvent(webhooktest.Fixture(t, "v2.core.event_destination.ping"))

@@ -61,9 +61,9 @@ func TestRequestShapesAgainstStripeMock(t *testing.T) {
 	_, err = stripewebhook.SyncEndpoint(ctx, c, we.ID, []string{"invoice.paid", "invoice.payment_failed"}, false)
 	require.NoError(t, err)
 
-	inv, err := stripewebhook.ParseEvent(webhooktest.Fixture(t, "invoice.paid")) // data.object is in_123
+	inv, err := stripewebhook.ParseEvent(webhooktest.Fixture(t, "invoice.paid")) // data.object is in_1SbQkR2eZvKYlo2CiNvOiCe1
 	require.NoError(t, err)
 	got, err := stripewebhook.Refetch[stripe.Invoice](ctx, c, inv)
 	require.NoError(t, err)
-	assert.Equal(t, "in_123", got.ID)
+	assert.Equal(t, "in_1SbQkR2eZvKYlo2CiNvOiCe1", got.ID)
 }

@@ -2,10 +2,8 @@ package webhooktest
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +21,7 @@ import (
 //
 //	s := webhooktest.NewSender(t, handler, "whsec_test")
 //	r := s.Send(webhooktest.Fixture(t, "invoice.paid")) // retried until a 2xx
-//	s.SendAll(webhooktest.SubscriptionFlow(t), webhooktest.Shuffled(1))
+//	s.SendAll(webhooktest.SubscriptionFlow(t), fixture.Shuffled(1))
 type Sender struct {
 	tb      testing.TB
 	target  http.Handler
@@ -160,34 +158,9 @@ func (s *Sender) SendConcurrently(payload []byte, n int) []Result {
 	return out
 }
 
-// Order is the order SendAll delivers a flow's events in.
-type Order func([][]byte) [][]byte
-
-// InOrder keeps the order the events happened in.
-func InOrder(events [][]byte) [][]byte { return events }
-
-// Reversed delivers the newest first.
-func Reversed(events [][]byte) [][]byte {
-	out := make([][]byte, len(events))
-	for i, e := range events {
-		out[len(events)-1-i] = e
-	}
-	return out
-}
-
-// Shuffled delivers in a random order, the same for the same seed: Stripe
-// does not guarantee order.
-func Shuffled(seed uint64) Order {
-	return func(events [][]byte) [][]byte {
-		out := append([][]byte(nil), events...)
-		rand.New(rand.NewPCG(seed, seed)).Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-		return out
-	}
-}
-
 // SendAll delivers events in order's order and returns their results in
 // the events' own order.
-func (s *Sender) SendAll(events [][]byte, order Order) []Result {
+func (s *Sender) SendAll(events [][]byte, order fixture.Order) []Result {
 	s.tb.Helper()
 	index := map[*byte]int{}
 	for i, e := range events {
@@ -200,35 +173,13 @@ func (s *Sender) SendAll(events [][]byte, order Order) []Result {
 	return out
 }
 
-// SubscriptionFlow returns the events of a subscription bought through
-// Checkout, in the order Stripe creates them, with consistent ids (the same
-// each call) and increasing creation times: checkout.session.completed (subscription
-// mode), customer.subscription.created, invoice.created, invoice.finalized,
-// invoice.paid, customer.subscription.updated (active).
+// SubscriptionFlow is [fixture.SubscriptionFlow] ending a minute ago,
+// failing tb on error.
 func SubscriptionFlow(tb testing.TB) [][]byte {
 	tb.Helper()
-	const (
-		customer     = "cus_TYk2mN8pQrStUv"
-		subscription = "sub_1SbQkR2eZvKYlo2CsUbScR1p"
-		invoice      = "in_1SbQkR2eZvKYlo2CiNvOiCe1"
-	)
-	start := time.Now().Add(-time.Minute).Unix()
-	steps := []struct {
-		name  string
-		edits []fixture.Edit
-	}{
-		{"checkout.session.completed+subscription", nil},
-		{"customer.subscription.created", []fixture.Edit{fixture.ObjectField("id", subscription), fixture.ObjectField("customer", customer), fixture.ObjectField("status", "incomplete")}},
-		{"invoice.created", []fixture.Edit{fixture.ObjectField("id", invoice), fixture.ObjectField("customer", customer), fixture.ObjectField("status", "draft")}},
-		{"invoice.finalized", []fixture.Edit{fixture.ObjectField("id", invoice), fixture.ObjectField("customer", customer)}},
-		{"invoice.paid", []fixture.Edit{fixture.ObjectField("id", invoice), fixture.ObjectField("customer", customer)}},
-		{"customer.subscription.updated", []fixture.Edit{fixture.ObjectField("id", subscription), fixture.ObjectField("customer", customer), fixture.ObjectField("status", "active"),
-			fixture.PreviousAttributes(map[string]any{"status": "incomplete"})}},
+	flow, err := fixture.SubscriptionFlow(time.Now().Add(-time.Minute))
+	if err != nil {
+		tb.Fatalf("webhooktest: %v", err)
 	}
-	out := make([][]byte, len(steps))
-	for i, st := range steps {
-		edits := append([]fixture.Edit{fixture.ID("evt_flow_" + strconv.Itoa(i) + "_" + subscription[4:]), fixture.Created(start + int64(i))}, st.edits...)
-		out[i] = Fixture(tb, st.name, edits...)
-	}
-	return out
+	return flow
 }

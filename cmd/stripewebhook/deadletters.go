@@ -43,7 +43,7 @@ func deadLetters(ctx context.Context, args []string, getenv func(string) string,
 	} else {
 		fs.BoolVar(all, "all", false, "every dead letter")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parse(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

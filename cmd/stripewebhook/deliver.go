@@ -43,6 +43,37 @@ func (d *deliverer) deliver(ctx context.Context, payload []byte, t time.Time) (i
 	return resp.StatusCode, strings.TrimSpace(string(body)), nil
 }
 
+// deliverRetrying delivers ev signed at t (plus the time waited), and
+// again after a non-2xx, up to retries times, 1 s, 2 s, 4 s … apart:
+// Stripe's retries, compressed. It prints each attempt's status and says
+// whether one got a 2xx.
+func (d *deliverer) deliverRetrying(ctx context.Context, ev namedEvent, t time.Time, retries int, stdout io.Writer) (bool, error) {
+	start := time.Now()
+	delay := time.Second
+	for attempt := 0; ; attempt++ {
+		status, body, err := d.deliver(ctx, ev.payload, t.Add(time.Since(start)))
+		if err != nil && (attempt == retries || ctx.Err() != nil) {
+			return false, err
+		}
+		ok := err == nil && status >= 200 && status <= 299
+		if ok || attempt == retries {
+			fmt.Fprintf(stdout, "%s %d %s\n", ev.name, status, body)
+			return ok, nil
+		}
+		if err != nil { // Stripe retries an endpoint it could not reach too
+			fmt.Fprintf(stdout, "%s %v (retry in %v)\n", ev.name, err, delay)
+		} else {
+			fmt.Fprintf(stdout, "%s %d %s (retry in %v)\n", ev.name, status, body, delay)
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
 // checkSecret says what is wrong with a -secret, without showing it.
 func checkSecret(secret string) error {
 	if secret == "" {

@@ -30,7 +30,7 @@ func endpoints(ctx context.Context, args []string, getenv func(string) string, s
 	types := fs.String("types", "", "comma-separated patterns the application handles: types, prefixes (invoice.*) or * (required)")
 	fix := fs.Bool("fix", false, "set the endpoint's enabled_events to the handled types")
 	apiBase := fs.String("api-base", "", "the API's base URL, for a local fake such as stripe-mock (default: Stripe's)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if (*id == "") == (*endpointURL == "") {

@@ -97,6 +97,16 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parse parses a command's flags: a flag the command does not have, or a
+// value it cannot take, is a usage error (exit 2), which flag has printed.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return errUsage
+	}
+	return err
+}
+
 // usageErr prints msg and the command's usage, and returns errUsage.
 func usageErr(fs *flag.FlagSet, stderr io.Writer, format string, args ...any) error {
 	fmt.Fprintf(stderr, "stripewebhook %s: %s\n\n", fs.Name(), fmt.Sprintf(format, args...))

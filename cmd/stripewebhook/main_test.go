@@ -138,7 +138,7 @@ func TestSendIsVerifiedByStripeSDK(t *testing.T) {
 	}
 
 	// Signed 10 minutes ago: Stripe's SDK refuses it, and so the command fails.
-	code, out, errOut = runBinary(t, nil, "send", "-url", srv.URL, "-secret", secret, "-at", "-10m", "invoice.paid")
+	code, out, errOut = runBinary(t, nil, "send", "-url", srv.URL, "-secret", secret, "-at", "-10m", "-retries", "0", "invoice.paid")
 	if code != 1 || !strings.Contains(out, "400") || !strings.Contains(errOut, "did not get a 2xx") {
 		t.Fatalf("stale: exit %d: %s%s", code, out, errOut)
 	}
@@ -161,7 +161,11 @@ func TestUsageErrors(t *testing.T) {
 		{"send with an API key", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", "sk_test_123", "invoice.paid"}, 2, "secret API key"},
 		{"send without url", nil, []string{"send", "-secret", secret, "invoice.paid"}, 2, "-url must be"},
 		{"send unknown fixture", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", secret, "invoice.payed"}, 1, `no fixture "invoice.payed"`},
-		{"send unreachable", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", secret, "invoice.paid"}, 1, "connection refused"},
+		{"send unreachable", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", secret, "-retries", "0", "invoice.paid"}, 1, "connection refused"},
+		{"send an unknown flow", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", secret, "-flow", "refund"}, 2, `unknown flow "refund"`},
+		{"send a flow and a type", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", secret, "-flow", "subscription", "invoice.paid"}, 2, "no TYPE or FILE"},
+		{"send a flow in no order", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", secret, "-flow", "subscription", "-order", "sorted"}, 2, "not in, shuffled or reversed"},
+		{"send -set outside data.object", nil, []string{"send", "-url", "http://127.0.0.1:1/webhook", "-secret", secret, "-set", "livemode=true", "invoice.paid"}, 2, "not data.object.PATH=VALUE"},
 		{"replay without key", []string{"STRIPE_API_KEY="}, []string{"replay", "-url", "http://127.0.0.1:1/webhook", "-secret", secret}, 2, "STRIPE_API_KEY must hold"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

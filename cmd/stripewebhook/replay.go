@@ -21,7 +21,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	types := fs.String("types", "", "comma-separated event types to list (default: every type)")
 	accounts := fs.String("accounts", "", "comma-separated connected accounts whose events to list too (Connect)")
 	apiBase := fs.String("api-base", "", "the API's base URL, for a local fake such as stripe-mock (default: Stripe's)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {

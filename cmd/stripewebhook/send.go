@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -14,27 +18,44 @@ import (
 	"github.com/stripewebhook/stripewebhook/fixture"
 )
 
-// send signs a fixture or a file and POSTs it, like `stripe trigger` but
-// offline and signed with the secret given.
+// send signs a fixture, a file or a flow and POSTs it, like `stripe
+// trigger` but offline and signed with the secret given: the event is new
+// (a fresh id, created now), and a non-2xx is retried as Stripe retries,
+// on a compressed schedule.
 func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", "send -url URL -secret whsec_… [flags] TYPE|FILE", stderr)
+	fs := newFlags("send", "send -url URL -secret whsec_… [flags] TYPE|FILE|-flow NAME", stderr)
 	endpoint := fs.String("url", "", "the endpoint to POST to (required)")
 	secret := fs.String("secret", "", "the endpoint's signing secret, whsec_… (required)")
 	times := fs.Int("times", 1, "deliver the same event `N` times (Stripe may deliver an event more than once)")
 	account := fs.String("account", "", "a connected account `acct_…`: the event comes from it (Connect; a thin event's context)")
 	livemode := fs.Bool("livemode", false, "send a live-mode event")
 	at := fs.String("at", "", "sign at `TIME`: RFC 3339, or an offset from now such as -10m (default now)")
+	created := fs.String("created", "", "the event's created `TIME`, as -at (default now; a flow's last event)")
 	id := fs.String("id", "", "the event id (default: a new evt_… for each send)")
+	var sets setFlags
+	fs.Var(&sets, "set", "set a field of data.object, `data.object.PATH=VALUE` (VALUE as JSON, else a string); repeatable")
+	retries := fs.Int("retries", 3, "retry a non-2xx `N` times, 1 s, 2 s, 4 s … apart (Stripe's schedule, compressed; 0: none)")
+	flow := fs.String("flow", "", "send a lifecycle instead of one event: `subscription` (checkout, trial, invoices, renewal failure, cancellation)")
+	order := fs.String("order", "in", "a flow's delivery `order`: in, shuffled or reversed")
+	seed := fs.Uint64("seed", 0, "the seed of -order shuffled (default: a new one, printed)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: stripewebhook send -url URL -secret whsec_… [flags] TYPE|FILE\n\n"+
+		fmt.Fprintf(stderr, "usage: stripewebhook send -url URL -secret whsec_… [flags] TYPE|FILE\n"+
+			"       stripewebhook send -url URL -secret whsec_… -flow subscription [-order shuffled|reversed] [-seed N]\n\n"+
 			"TYPE is a fixture: %s.\nFILE is a JSON event of your own.\n\nFlags:\n", strings.Join(fixture.Names(), ", "))
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	switch {
+	case *flow == "" && fs.NArg() != 1:
 		return usageErr(fs, stderr, "one TYPE or FILE is required")
+	case *flow != "" && fs.NArg() != 0:
+		return usageErr(fs, stderr, "-flow sends its own events: no TYPE or FILE with it")
+	case *flow != "" && *flow != "subscription":
+		return usageErr(fs, stderr, "-flow: unknown flow %q (have: subscription)", *flow)
+	case *flow != "" && (*id != "" || len(sets) > 0):
+		return usageErr(fs, stderr, "-id and -set apply to one event, not to a flow")
 	}
 	if u, err := url.Parse(*endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErr(fs, stderr, "-url must be an http(s) URL, such as http://localhost:4242/webhook")
@@ -45,41 +66,143 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *times < 1 {
 		return usageErr(fs, stderr, "-times must be at least 1")
 	}
-	signAt, err := parseAt(*at, time.Now())
+	if *retries < 0 {
+		return usageErr(fs, stderr, "-retries must not be negative")
+	}
+	now := time.Now()
+	signAt, err := parseAt(*at, now)
 	if err != nil {
 		return usageErr(fs, stderr, "-at: %v", err)
 	}
-	edits := []fixture.Edit{fixture.ID(*id)}
-	if *id == "" {
-		edits[0] = fixture.ID(newEventID())
+	createdAt, err := parseAt(*created, now)
+	if err != nil {
+		return usageErr(fs, stderr, "-created: %v", err)
 	}
+	var common []fixture.Edit
 	if *account != "" {
-		edits = append(edits, fixture.Account(*account))
+		common = append(common, fixture.Account(*account))
 	}
 	if *livemode {
-		edits = append(edits, fixture.Livemode(true))
+		common = append(common, fixture.Livemode(true))
 	}
-	payload, err := loadEvent(fs.Arg(0), edits)
-	if err != nil {
-		return err
-	}
-	d := newDeliverer(*endpoint, *secret)
-	failed := 0
-	for range *times {
-		status, body, err := d.deliver(ctx, payload, signAt)
+	var events []namedEvent
+	if *flow != "" {
+		if events, err = subscriptionFlow(createdAt, *order, seed, isSet(fs, "seed"), common, stdout); err != nil {
+			return usageErr(fs, stderr, "%v", err)
+		}
+	} else {
+		edits := append([]fixture.Edit{fixture.ID(cmp.Or(*id, newEventID())), fixture.Created(createdAt.Unix())}, common...)
+		edits = append(edits, sets.edits()...)
+		payload, err := loadEvent(fs.Arg(0), edits)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s %d %s\n", fs.Arg(0), status, body)
-		if status < 200 || status > 299 {
-			failed++
+		events = []namedEvent{{fs.Arg(0), payload}}
+	}
+	d := newDeliverer(*endpoint, *secret)
+	failed, sent := 0, 0
+	for _, ev := range events {
+		for range *times {
+			ok, err := d.deliverRetrying(ctx, ev, signAt, *retries, stdout)
+			if err != nil {
+				return err
+			}
+			sent++
+			if !ok {
+				failed++
+			}
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d deliveries did not get a 2xx", failed, *times)
+		return fmt.Errorf("%d of %d deliveries did not get a 2xx", failed, sent)
 	}
 	return nil
 }
+
+// isSet reports whether the flag name was given.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// namedEvent is a payload to send and what to call it in the output.
+type namedEvent struct {
+	name    string
+	payload []byte
+}
+
+// subscriptionFlow is fixture.SubscriptionFlow ending at end, with fresh
+// event ids (each run is new events, as each `stripe trigger` is), in the
+// order asked.
+func subscriptionFlow(end time.Time, order string, seed *uint64, seeded bool, edits []fixture.Edit, stdout io.Writer) ([]namedEvent, error) {
+	flow, err := fixture.SubscriptionFlow(end)
+	if err != nil {
+		return nil, err
+	}
+	run := newEventID()[len("evt_cli_"):][:8]
+	events := make([]namedEvent, len(flow))
+	for i, payload := range flow {
+		var ev struct{ ID, Type string }
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, err
+		}
+		if payload, err = fixture.Apply(payload, append([]fixture.Edit{fixture.ID(ev.ID + "_" + run)}, edits...)...); err != nil {
+			return nil, err
+		}
+		events[i] = namedEvent{ev.Type, payload}
+	}
+	switch order {
+	case "in":
+	case "reversed":
+		events = reorder(events, fixture.Reversed)
+	case "shuffled":
+		if !seeded {
+			*seed = mathrand.Uint64()
+		}
+		fmt.Fprintf(stdout, "-order shuffled -seed %d\n", *seed)
+		events = reorder(events, fixture.Shuffled(*seed))
+	default:
+		return nil, fmt.Errorf("-order: %q is not in, shuffled or reversed", order)
+	}
+	return events, nil
+}
+
+// reorder puts events in order's order.
+func reorder(events []namedEvent, order fixture.Order) []namedEvent {
+	payloads := make([][]byte, len(events))
+	names := map[*byte]string{}
+	for i, e := range events {
+		payloads[i] = e.payload
+		names[&e.payload[0]] = e.name
+	}
+	out := make([]namedEvent, 0, len(events))
+	for _, p := range order(payloads) {
+		out = append(out, namedEvent{names[&p[0]], p})
+	}
+	return out
+}
+
+// setFlags collects -set data.object.PATH=VALUE.
+type setFlags []fixture.Edit
+
+func (s *setFlags) String() string { return "" }
+
+func (s *setFlags) Set(v string) error {
+	path, value, ok := strings.Cut(v, "=")
+	field, inObject := strings.CutPrefix(path, "data.object.")
+	if !ok || !inObject || field == "" {
+		return fmt.Errorf("%q is not data.object.PATH=VALUE", v)
+	}
+	var parsed any = value
+	if json.Valid([]byte(value)) {
+		_ = json.Unmarshal([]byte(value), &parsed)
+	}
+	*s = append(*s, fixture.ObjectField(field, parsed))
+	return nil
+}
+
+func (s setFlags) edits() []fixture.Edit { return s }
 
 // loadEvent reads a fixture by name, or a JSON file, with edits applied.
 func loadEvent(arg string, edits []fixture.Edit) ([]byte, error) {

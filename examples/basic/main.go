@@ -173,8 +173,8 @@ func newServer(h http.Handler, readTimeout, idleTimeout time.Duration) *http.Ser
 	}
 }
 
-// newHandler builds the endpoint: the two events of the guide, and a line
-// for every other type.
+// newHandler builds the endpoint: the two events of the guide, a
+// subscription's state, and a line for every other type.
 func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhook.HandlerOption) (*stripewebhook.Handler, *stripewebhook.Dispatcher, error) {
 	secrets := stripewebhook.Secrets(secretEnv) // comma-separated while one is rolled
 	if len(secrets) == 0 {
@@ -194,6 +194,13 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 			out.println("PaymentMethod was attached to a Customer!")
 			return nil
 		}),
+		// A state sync: what the application keeps of a subscription. Stripe
+		// delivers out of order, so it is registered with OnLatest: a snapshot
+		// older than one already applied is skipped (the log says so).
+		stripewebhook.OnLatest(d, "customer.subscription.*", func(ctx context.Context, e *stripewebhook.Event, sub *stripe.Subscription) error {
+			out.println(fmt.Sprintf("Subscription %s is %s", sub.ID, sub.Status))
+			return nil
+		}),
 		d.Fallback(func(ctx context.Context, e *stripewebhook.Event) error {
 			out.println("Unhandled event type: " + string(e.Type))
 			return nil
@@ -203,7 +210,9 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 		return nil, nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	opts = append([]stripewebhook.HandlerOption{stripewebhook.WithLogger(logger)}, opts...)
+	// A subscription's events (its invoices and checkout session too) run
+	// one at a time, on every replica.
+	opts = append([]stripewebhook.HandlerOption{stripewebhook.WithLogger(logger), stripewebhook.WithLockKey(stripewebhook.SubscriptionKey)}, opts...)
 	h, err := stripewebhook.NewHandler(d, secrets, opts...)
 	return h, d, err
 }

@@ -66,6 +66,35 @@ func TestPrintsTheGuideLines(t *testing.T) {
 	}
 }
 
+// A subscription's lifecycle delivered newest first: the state callback
+// applies the canceled subscription and skips every older snapshot, while
+// the other events print their line.
+func TestSubscriptionStateSkipsStaleSnapshots(t *testing.T) {
+	var out, log syncBuffer
+	h, _, err := newHandler(secret, &out, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := webhooktest.NewSender(t, h, secret)
+	for _, r := range s.SendAll(webhooktest.SubscriptionFlow(t), fixture.Reversed) {
+		if !r.Delivered {
+			t.Fatalf("not delivered: %v", r.Statuses)
+		}
+	}
+	var states []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.HasPrefix(l, "Subscription ") {
+			states = append(states, l)
+		}
+	}
+	if len(states) != 1 || states[0] != "Subscription "+fixture.Subscription+" is canceled" {
+		t.Fatalf("states applied: %q", states)
+	}
+	if n := strings.Count(log.String(), "stale snapshot"); n != 4 {
+		t.Fatalf("%d stale snapshots logged, want the 4 older subscription events:\n%s", n, log.String())
+	}
+}
+
 // Thin events (event destinations) reach the same handler and the same
 // fallback line; a duplicate prints nothing.
 func TestThinEventsReachTheFallback(t *testing.T) {

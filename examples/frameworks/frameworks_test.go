@@ -35,7 +35,7 @@ func TestMounted(t *testing.T) {
 
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", payload, secret))
-			if rec.Code != http.StatusOK || len(got) != 1 || got[0] != "in_123" {
+			if rec.Code != http.StatusOK || len(got) != 1 || got[0] != "in_1SbQkR2eZvKYlo2CiNvOiCe1" {
 				t.Fatalf("signed delivery: %d %q, callback saw %v", rec.Code, rec.Body, got)
 			}
 			rec = httptest.NewRecorder()

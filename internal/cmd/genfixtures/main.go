@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ type fixture struct {
 	edit    func(obj map[string]any)
 	prev    map[string]any // data.previous_attributes
 	request bool           // caused by an API request (else automatic)
+	created int64          // the event's created, for the billing story's (story.go); else by index
 }
 
 func main() {
@@ -49,19 +51,18 @@ func main() {
 				"message": "Your card has insufficient funds.", "type": "card_error", "charge": "ch_3SbQkR2eZvKYlo2C0a1b2c3d",
 			}
 		}},
-		{typ: "payment_method.attached", path: "payment_methods/pm_123", request: true, edit: func(o map[string]any) {
-			o["customer"] = "cus_TYk2mN8pQrStUv"
+		{typ: "payment_method.attached", path: "payment_methods/pm_123", created: tCheckout - 1, edit: func(o map[string]any) {
+			o["id"], o["customer"], o["created"] = storyPaymentMethod, storyCustomer, tCheckout-1
 		}},
 		{typ: "charge.succeeded", path: "charges/ch_123", request: true},
 		{typ: "charge.dispute.created", path: "disputes/dp_123"},
 		{typ: "balance.available", path: "balance"},
-		{typ: "invoice.created", path: "invoices/in_123", edit: func(o map[string]any) { o["status"] = "draft" }},
-		{typ: "invoice.paid", path: "invoices/in_123", edit: paidInvoice},
-		{typ: "customer.subscription.created", path: "subscriptions/sub_123", request: true},
-		{typ: "customer.subscription.updated", path: "subscriptions/sub_123", prev: map[string]any{"cancel_at_period_end": false}, edit: func(o map[string]any) {
-			o["cancel_at_period_end"] = true
-		}},
-		{typ: "customer.subscription.deleted", path: "subscriptions/sub_123", edit: func(o map[string]any) { o["status"] = "canceled" }},
+		{typ: "invoice.created", path: "invoices/in_123", created: tInvoiced, edit: invoice(false, "draft", tInvoiced)},
+		{typ: "invoice.paid", path: "invoices/in_123", created: tInvoiced + 2, edit: invoice(false, "paid", tInvoiced+2)},
+		{typ: "customer.subscription.created", path: "subscriptions/sub_123", created: tSubscribed, edit: subscription("trialing", tSubscribed)},
+		{typ: "customer.subscription.updated", path: "subscriptions/sub_123", created: tDefaultPM, request: true,
+			prev: map[string]any{"default_payment_method": nil}, edit: subscription("trialing", tDefaultPM)},
+		{typ: "customer.subscription.deleted", path: "subscriptions/sub_123", created: tCanceled, edit: subscription("canceled", tCanceled)},
 		{typ: "checkout.session.completed", path: "checkout/sessions/cs_123", edit: func(o map[string]any) {
 			o["status"], o["payment_status"] = "complete", "paid"
 		}},
@@ -79,21 +80,11 @@ func main() {
 			o["account"] = connected
 		}},
 		// Billing, checkout and payment flows.
-		{typ: "invoice.payment_failed", path: "invoices/in_123", edit: func(o map[string]any) {
-			o["status"], o["attempted"], o["attempt_count"], o["next_payment_attempt"] = "open", true, 1, 1764259200
-		}},
-		{typ: "invoice.finalized", path: "invoices/in_123", edit: func(o map[string]any) { o["status"] = "open" }},
-		{typ: "invoice.upcoming", path: "invoices/in_123", edit: func(o map[string]any) {
-			delete(o, "id") // an upcoming invoice has no id yet
-			o["status"] = "draft"
-		}},
-		{typ: "customer.subscription.trial_will_end", path: "subscriptions/sub_123", edit: func(o map[string]any) {
-			o["status"], o["trial_start"], o["trial_end"] = "trialing", 1763395200, 1764259200
-		}},
-		{typ: "checkout.session.completed", variant: "subscription", path: "checkout/sessions/cs_123", request: false, edit: func(o map[string]any) {
-			o["mode"], o["status"], o["payment_status"] = "subscription", "complete", "paid"
-			o["customer"], o["subscription"], o["invoice"], o["payment_intent"] = "cus_TYk2mN8pQrStUv", "sub_1SbQkR2eZvKYlo2CsUbScR1p", "in_1SbQkR2eZvKYlo2CiNvOiCe1", nil
-		}},
+		{typ: "invoice.payment_failed", path: "invoices/in_123", created: tFailed, edit: invoice(true, "open", tFailed)},
+		{typ: "invoice.finalized", path: "invoices/in_123", created: tInvoiced + 1, edit: invoice(false, "open", tInvoiced+1)},
+		{typ: "invoice.upcoming", path: "invoices/in_123", created: tUpcoming, edit: upcoming},
+		{typ: "customer.subscription.trial_will_end", path: "subscriptions/sub_123", created: tWillEnd, edit: subscription("trialing", tWillEnd)},
+		{typ: "checkout.session.completed", variant: "subscription", path: "checkout/sessions/cs_123", created: tCheckout, edit: session},
 		{typ: "checkout.session.async_payment_succeeded", path: "checkout/sessions/cs_123", edit: func(o map[string]any) {
 			o["status"], o["payment_status"] = "complete", "paid"
 		}},
@@ -111,9 +102,9 @@ func main() {
 			o["status"] = "requires_action"
 			o["next_action"] = map[string]any{"type": "use_stripe_sdk", "use_stripe_sdk": map[string]any{"type": "three_d_secure_redirect"}}
 		}},
-		{typ: "customer.created", path: "customers/cus_123", request: true},
-		{typ: "customer.updated", path: "customers/cus_123", request: true, prev: map[string]any{"email": "old@example.com"}},
-		{typ: "customer.deleted", path: "customers/cus_123", request: true},
+		{typ: "customer.created", path: "customers/cus_123", created: tCheckout - 1, edit: customer},
+		{typ: "customer.updated", path: "customers/cus_123", created: tDefaultPM + 1, request: true, prev: map[string]any{"email": "jenny@example.com"}, edit: customer},
+		{typ: "customer.deleted", path: "customers/cus_123", created: tCanceled + 30*day, request: true, edit: customer},
 		{typ: "setup_intent.succeeded", path: "setup_intents/seti_123", request: true, edit: func(o map[string]any) { o["status"] = "succeeded" }},
 	}
 	for i, f := range fixtures {
@@ -195,7 +186,7 @@ func envelope(i int, f fixture, obj map[string]any) []byte {
 		"id":               fmt.Sprintf("evt_1SbQkR2eZvKYlo2C%08d", i),
 		"object":           "event",
 		"api_version":      stripe.APIVersion,
-		"created":          1764000000 + i*37,
+		"created":          cmp.Or(f.created, int64(1764000000+i*37)),
 		"data":             data,
 		"livemode":         false,
 		"pending_webhooks": 1,
