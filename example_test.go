@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -224,4 +225,32 @@ func ExampleHandler_Deliver() {
 	// ran evt_1
 	// 200
 	// 200
+}
+
+// A state callback sees only the newest snapshot: the subscription's older
+// "trialing" update, delivered after its "past_due" one, is skipped, while
+// an action callback still sees both.
+func ExampleOnLatest() {
+	d := stripewebhook.NewDispatcher()
+	stripewebhook.OnLatest(d, "customer.subscription.updated", func(ctx context.Context, e *stripewebhook.Event, sub *stripe.Subscription) error {
+		fmt.Println("state:", sub.ID, sub.Status) // save it: it is never older than what was saved
+		return nil
+	})
+	stripewebhook.On(d, "customer.subscription.updated", func(ctx context.Context, e *stripewebhook.Event, sub *stripe.Subscription) error {
+		fmt.Println("action: event", e.ID) // notify, audit: every event
+		return nil
+	})
+	h, _ := stripewebhook.NewHandler(d, stripewebhook.Secrets("whsec_example"), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	newer := webhooktest.Fixture(exampleT{}, "customer.subscription.updated", fixture.ID("evt_newer"), fixture.Created(1764100000), fixture.ObjectField("status", "past_due"))
+	older := webhooktest.Fixture(exampleT{}, "customer.subscription.updated", fixture.ID("evt_older"), fixture.Created(1764000000), fixture.ObjectField("status", "trialing"))
+	for _, payload := range [][]byte{newer, older} {
+		err := h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), "whsec_example"))
+		fmt.Println("answered", stripewebhook.StatusCode(err))
+	}
+	// Output:
+	// state: sub_1SbQkR2eZvKYlo2CsUbScR1p past_due
+	// action: event evt_newer
+	// answered 200
+	// action: event evt_older
+	// answered 200
 }

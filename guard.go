@@ -33,7 +33,9 @@ import (
 //   - Newer: fn runs with the event's snapshot.
 //
 // The mark advances to the event only when every callback succeeded, so
-// that a failed run leaves it for Stripe's retry. Callbacks registered with
+// that a failed run leaves it for Stripe's retry, and it is kept for the
+// dedup retention ([WithRetention], at least Stripe's three days of
+// retries). Callbacks registered with
 // [On] or [Dispatcher.HandleFunc] are actions (send the receipt for
 // invoice.paid) and run for every event, stale or not: staleness is about
 // state, not events. [Dispatcher.Dispatch], which has no store, runs an

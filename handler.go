@@ -47,13 +47,13 @@ func (e *StoreError) Is(target error) bool { return target == ErrStoreUnavailabl
 // it comes from: a callback's error is a 500 whatever it wraps, and a
 // store's a 503.
 //
-//	nil (handled, duplicate, unhandled type, filtered)        200
+//	nil (handled, duplicate, stale, unhandled type, filtered) 200
 //	*CallbackError (a callback failed or panicked)            500
 //	*StoreError (the dedup store failed)                      503
 //	*http.MaxBytesError (body over the cap)                   413
 //	ErrNotSigned, ErrInvalidHeader, ErrNoValidSignature,
 //	ErrTimestampOutsideTolerance, ErrInvalidPayload           400
-//	ErrInProgress                                             409
+//	ErrInProgress, *LockError (its object's lock held)        409
 //	anything else (API version under WithStrictAPIVersion, …) 500
 func StatusCode(err error) int { return classify(err).status }
 

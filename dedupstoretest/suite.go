@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,11 +25,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stripe/stripe-go/v82"
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
@@ -65,6 +68,7 @@ func Run(t *testing.T, c Config) {
 		t.Run("StateMarks", func(t *testing.T) { StateMarks(t, state(t)) })
 		t.Run("ConcurrentAdvances", func(t *testing.T) { ConcurrentAdvances(t, state(t)) })
 		t.Run("StateExpiry", func(t *testing.T) { StateExpiry(t, state(t)) })
+		t.Run("StateGuard", func(t *testing.T) { StateGuard(t, state(t)) })
 	}
 }
 
@@ -586,4 +590,81 @@ func pipe(dst, src net.Conn) {
 	io.Copy(dst, src)
 	dst.Close()
 	src.Close()
+}
+
+// StateGuard delivers a subscription's lifecycle newest first, all at once,
+// to two handlers on s (two replicas) with an OnLatest callback: only the
+// newest state, canceled, is applied, and every event's action runs once.
+func StateGuard(t *testing.T, s stripewebhook.StateStore) {
+	sub := "sub_" + Key(t)[len("evt_test_"):] // a subscription of its own, so that no earlier run's mark applies
+	var mu sync.Mutex
+	var applied []string
+	actions := map[string]int{}
+	var replicas [2]*stripewebhook.Handler
+	for i := range replicas {
+		d := stripewebhook.NewDispatcher()
+		mustNil(t, "OnLatest", stripewebhook.OnLatest(d, "customer.subscription.*", func(ctx context.Context, e *stripewebhook.Event, obj *stripe.Subscription) error {
+			mu.Lock()
+			defer mu.Unlock()
+			applied = append(applied, string(obj.Status))
+			return nil
+		}))
+		mustNil(t, "HandleFunc", d.HandleFunc("*", func(ctx context.Context, e *stripewebhook.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			actions[e.ID]++
+			return nil
+		}))
+		h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(secret), stripewebhook.WithDedup(s),
+			stripewebhook.WithLockKey(stripewebhook.SubscriptionKey), stripewebhook.WithLockWait(50*time.Millisecond),
+			stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+		mustNil(t, "NewHandler", err)
+		replicas[i] = h
+	}
+	flow := webhooktest.SubscriptionFlow(t)
+	var wg sync.WaitGroup
+	for i, payload := range fixture.Reversed(flow) {
+		payload = webhooktest.Vary(t, payload, fixture.ID(Key(t)), subscriptionOf(payload, sub))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 2 * time.Millisecond) // newest first, mostly
+			for range 200 {                                     // Stripe's retries of a 409
+				err := replicas[i%2].Handle(context.Background(), payload, fixture.Header(payload, time.Now(), secret))
+				if stripewebhook.StatusCode(err) == http.StatusOK {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Errorf("not accepted")
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(actions) != len(flow) {
+		t.Fatalf("%d events ran their action, want %d", len(actions), len(flow))
+	}
+	for id, n := range actions {
+		if n != 1 {
+			t.Errorf("%s: action ran %d times", id, n)
+		}
+	}
+	if len(applied) == 0 || applied[len(applied)-1] != "canceled" {
+		t.Fatalf("states applied %v: the last is not the newest (canceled)", applied)
+	}
+}
+
+// subscriptionOf moves a flow event to subscription sub: a subscription
+// event's object, or an invoice's or session's subscription.
+func subscriptionOf(payload []byte, sub string) fixture.Edit {
+	var ev struct{ Type string }
+	_ = json.Unmarshal(payload, &ev)
+	switch {
+	case strings.HasPrefix(ev.Type, "customer.subscription."):
+		return fixture.ObjectField("id", sub)
+	case strings.HasPrefix(ev.Type, "invoice."):
+		return fixture.ObjectField("parent.subscription_details.subscription", sub)
+	}
+	return fixture.ObjectField("subscription", sub)
 }
