@@ -27,6 +27,8 @@ var errorTable = []struct {
 	{is[*StoreError], errorClass{http.StatusServiceUnavailable, OutcomeStoreUnavailable, nil, storeUnavailable}},
 	{is[*LockError], errorClass{http.StatusConflict, OutcomeInProgress, nil, "object busy, retry later"}},
 	{is[*QueueError], errorClass{http.StatusServiceUnavailable, OutcomeQueueUnavailable, nil, "queue unavailable, retry later"}},
+	{is[*SourceError], errorClass{http.StatusForbidden, OutcomeRejected, because(ReasonSource), "forbidden"}},
+	{isErr(ErrOverloaded), errorClass{http.StatusServiceUnavailable, OutcomeOverloaded, nil, "busy, retry later"}},
 	{is[*http.MaxBytesError], errorClass{http.StatusRequestEntityTooLarge, OutcomeRejected, because(ReasonTooLarge), "body too large"}},
 	{isErr(ErrNotSigned), errorClass{http.StatusBadRequest, OutcomeRejected, because(ReasonMissingHeader), "missing Stripe-Signature header"}},
 	{isErr(ErrInvalidHeader), errorClass{http.StatusBadRequest, OutcomeRejected, because(ReasonMalformedHeader), "malformed Stripe-Signature header"}},

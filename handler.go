@@ -66,6 +66,7 @@ type Handler struct {
 	pipe       *pipeline // shared with the Handler's Workers
 	versions   versionWarnings
 	rejections rejectionLog
+	inFlight   inFlight // the body bytes the deliveries being served hold
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -90,12 +91,20 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...HandlerOption) (*Handle
 	if d.empty() {
 		return nil, ErrNoCallbacks
 	}
-	return &Handler{verifier: v, dispatcher: d, c: c, pipe: &pipeline{c: c, d: d}}, nil
+	h := &Handler{verifier: v, dispatcher: d, c: c, pipe: &pipeline{c: c, d: d}}
+	h.inFlight.max = c.maxInFlight
+	return h, nil
 }
 
 // ServeHTTP receives one delivery. Mount it for POST only or not: other
-// methods get 405 with Allow: POST. The body is read once, under the cap
-// and within the read timeout ([WithReadTimeout]), before anything else.
+// methods get 405 with Allow: POST. Before a byte of the body is read, a
+// delivery from a source [WithSourceFilter] does not allow gets 403, and
+// one whose Stripe-Signature is missing, malformed or outside the
+// tolerance gets 400 (a forged header with a stale timestamp says so,
+// rather than that its signature is wrong), each with its connection
+// closed; one that would take the bodies in flight past
+// [WithMaxBytesInFlight] gets 503 with Retry-After. The body is then read
+// once, under the cap and within the read timeout ([WithReadTimeout]).
 // Statuses follow [StatusCode].
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -112,16 +121,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	header := r.Header.Get(SignatureHeader)
-	body, err := h.readBody(w, r)
-	if err == nil {
-		err = h.process(ctx, body, header, &rep)
+	var body []byte
+	err := h.admit(r, header)
+	if err != nil {
+		// Refused on the request line and headers: the body is not read, and
+		// the connection closes rather than wait for it.
+		refuseBody(w)
+	} else {
+		res := reservation{b: &h.inFlight}
+		defer res.done()
+		body, err = h.readBody(w, r, &res)
+		if err == nil {
+			err = h.process(ctx, body, header, &rep)
+		}
 	}
 	class := classify(err)
+	if errors.Is(err, ErrOverloaded) {
+		w.Header().Set("Retry-After", "1")
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(class.status)
 	io.WriteString(w, class.public+"\n")
 	h.finish(ctx, r, &rep, body, header, err, start)
+}
+
+// admit is what a delivery must pass before its body is read: an allowed
+// source ([WithSourceFilter]), and a Stripe-Signature header whose form
+// and timestamp could verify.
+func (h *Handler) admit(r *http.Request, header string) error {
+	if h.c.sources != nil {
+		if err := h.c.sources.Check(r); err != nil {
+			return err
+		}
+	}
+	return h.verifier.checkHeader(header)
+}
+
+// refuseBody closes the connection after the response without reading
+// the body: net/http would otherwise read up to 256 KiB of it once the
+// handler returns, waiting as long as the client sends nothing.
+func refuseBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // ErrNotSupported: a recorder, a wrapper
 }
 
 // errMethod is what the observer and the error hook see for a 405.
@@ -179,16 +221,20 @@ const bodyChunk = 32 << 10
 // readBody reads the whole body, up to the cap, within the read timeout.
 // The buffer is the event's own (not pooled), so that an Event kept after
 // its callbacks return stays valid.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, res *reservation) ([]byte, error) {
 	limit := h.c.maxBody
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	if r.ContentLength > 0 && !res.grow(r.ContentLength+1) { // +1: readAll's room for EOF
+		refuseBody(w)
+		return nil, ErrOverloaded
 	}
 	rc := http.NewResponseController(w)
 	if d := h.c.readTimeout; d > 0 && !serverReadTimeoutWithin(r, d) {
 		_ = rc.SetReadDeadline(time.Now().Add(d)) // ErrNotSupported: a recorder, a wrapper
 	}
-	body, err := readAll(r, limit)
+	body, err := readAll(r, limit, res)
 	if err != nil {
 		// Leave the deadline in force and drop the connection: net/http
 		// would otherwise wait for the rest of the body to reuse it.
@@ -203,11 +249,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 }
 
 // readAll reads r's body up to limit bytes, growing its buffer as bytes
-// arrive.
-func readAll(r *http.Request, limit int64) ([]byte, error) {
+// arrive, each growth taken from res first.
+func readAll(r *http.Request, limit int64, res *reservation) ([]byte, error) {
 	size := int64(bodyChunk)
 	if r.ContentLength >= 0 && r.ContentLength < size {
 		size = r.ContentLength + 1 // room to read EOF without growing
+	}
+	if !res.grow(size) {
+		return nil, ErrOverloaded
 	}
 	buf := make([]byte, 0, size)
 	for {
@@ -218,6 +267,9 @@ func readAll(r *http.Request, limit int64) ([]byte, error) {
 			grow := min(cap(buf), bodyChunk*8)
 			if r.ContentLength > int64(len(buf)) {
 				grow = int(min(int64(grow), r.ContentLength-int64(len(buf))+1))
+			}
+			if !res.grow(int64(cap(buf) + grow)) {
+				return nil, ErrOverloaded
 			}
 			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
 		}

@@ -47,6 +47,8 @@ type config struct {
 	lockKey          func(*Event) string // WithLockKey
 	lockWait         time.Duration
 	refetchStale     bool
+	sources          *SourceFilter
+	maxInFlight      int64
 }
 
 // lockPrefix starts the store keys of the objects' locks.
@@ -71,6 +73,7 @@ func newConfig(opts []HandlerOption) *config {
 		lease:          DefaultLease,
 		retention:      DefaultRetention,
 		lockWait:       DefaultLockWait,
+		maxInFlight:    DefaultMaxBytesInFlight,
 	}
 	for _, o := range opts {
 		o.applyHandler(c)
@@ -111,6 +114,8 @@ func (c *config) check() error {
 	switch {
 	case c.maxBody <= 0:
 		return bad("max body bytes must be positive")
+	case c.maxInFlight < c.maxBody:
+		return bad(fmt.Sprintf("max bytes in flight %d is below the max body bytes %d: the largest delivery could never be read", c.maxInFlight, c.maxBody))
 	case c.readTimeout <= 0:
 		return bad("read timeout must be positive")
 	case c.lease <= 0:
@@ -152,6 +157,30 @@ func WithLockWait(d time.Duration) HandlerOption {
 // Without a client it is a configuration error.
 func WithRefetchStale() HandlerOption {
 	return handlerOption(func(c *config) { c.refetchStale = true })
+}
+
+// DefaultMaxBytesInFlight bounds the body bytes that all deliveries being
+// read or processed hold together (see [WithMaxBytesInFlight]).
+const DefaultMaxBytesInFlight = 64 << 20
+
+// WithMaxBytesInFlight bounds the body bytes that all deliveries together
+// hold while they are read and processed (default
+// [DefaultMaxBytesInFlight]): a delivery that would pass it is answered 503
+// with Retry-After before its body is read (a chunked one as its body
+// grows), and Stripe retries it. It bounds what a flood of large or slow
+// bodies can make the server hold. It must be at least [WithMaxBodyBytes].
+func WithMaxBytesInFlight(n int64) HandlerOption {
+	return handlerOption(func(c *config) { c.maxInFlight = n })
+}
+
+// WithSourceFilter refuses, with 403 and before reading the body,
+// deliveries that do not come from an address f allows (Stripe's
+// published ones: [StripeWebhookIPs]). Off by default: turn it on when the
+// endpoint is reachable from the internet and nothing in front of it
+// filters already. `stripe listen` forwards from localhost, which the
+// filter must then allow.
+func WithSourceFilter(f *SourceFilter) HandlerOption {
+	return handlerOption(func(c *config) { c.sources = f })
 }
 
 // WithMaxBodyBytes caps the body (default [DefaultMaxBodyBytes]); a longer

@@ -59,11 +59,11 @@ func topValue(raw []byte, name string) []byte {
 	more, err := s.open(0)
 	for err == nil && more {
 		var key string
+		var v []byte
 		if key, err = s.member(); err != nil {
 			return nil
 		}
-		v, err := s.value(1)
-		if err != nil {
+		if v, err = s.value(1); err != nil {
 			return nil
 		}
 		if key == name {

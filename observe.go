@@ -58,6 +58,7 @@ const (
 	OutcomeStoreUnavailable Outcome = "store_unavailable" // the dedup store failed (503)
 	OutcomeQueued           Outcome = "queued"            // durably queued for a Worker (asynchronous mode)
 	OutcomeQueueUnavailable Outcome = "queue_unavailable" // the queue could not accept it (503)
+	OutcomeOverloaded       Outcome = "overloaded"        // the bodies in flight were at WithMaxBytesInFlight (503)
 	OutcomeDeadLettered     Outcome = "dead_lettered"     // a run's last attempt failed: set aside
 	OutcomeAbandoned        Outcome = "abandoned"         // the sender left before the claim
 )
@@ -75,6 +76,7 @@ const (
 	ReasonStale           Reason = "stale"
 	ReasonFuture          Reason = "future"
 	ReasonBadPayload      Reason = "bad_payload"
+	ReasonSource          Reason = "forbidden_source" // not from an allowed address (WithSourceFilter)
 )
 
 // Report is what an [Observer] learns at the end of a delivery or a run.
