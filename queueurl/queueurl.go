@@ -134,6 +134,13 @@ func openSQLite(ctx context.Context, u *url.URL, create bool) (stripewebhook.Que
 	if _, err := os.Stat(path); err != nil && !create {
 		return nil, nil, fmt.Errorf("SQLite file %s: %w", path, err)
 	}
+	// The file keeps every payload (customers' names, emails): readable by
+	// its owner only. SQLite gives the -wal and -shm files its mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SQLite file %s: %w", path, err)
+	}
+	f.Close()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 	if err != nil {
 		return nil, nil, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stripewebhook/stripewebhook"
@@ -116,5 +117,32 @@ func TestPoolConfig(t *testing.T) {
 	}
 	if _, err := queueurl.PoolConfig("postgres://u:hunter2@127.0.0.1:5432/db?pool_max_conns=x"); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("a bad pool_max_conns: %v", err)
+	}
+}
+
+// A SQLite queue keeps every payload: its file, and the -wal and -shm
+// files SQLite makes beside it, are readable by their owner only, whatever
+// the umask.
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022) // the usual one, under which files are 0644
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "queue.db")
+	ctx := context.Background()
+	q, closeQ, err := queueurl.Open(ctx, "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeQ()
+	if err := q.Enqueue(ctx, stripewebhook.Message{ID: "evt_private", Key: "cus_1", Payload: []byte(`{"email":"jenny.rosen@example.com"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s: mode %o, want 600", filepath.Base(name), mode)
+		}
 	}
 }

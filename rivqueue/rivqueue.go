@@ -87,6 +87,7 @@ type config struct {
 	queue       string
 	rescueAfter time.Duration
 	workers     int
+	completed   time.Duration
 }
 
 // WithName replaces DefaultName (River's queue name), to share a database
@@ -98,6 +99,17 @@ func WithName(name string) Option { return func(c *config) { c.queue = name } }
 // run again after it, plus River's rescuer interval of 30 s). Default
 // DefaultVisibilityTimeout; make it longer than the slowest callback.
 func WithVisibilityTimeout(d time.Duration) Option { return func(c *config) { c.rescueAfter = d } }
+
+// DefaultCompletedRetention is how long a completed event's job, and its
+// payload, stay in the database: River's default.
+const DefaultCompletedRetention = 24 * time.Hour
+
+// WithCompletedRetention sets how long the job of an event whose callbacks
+// succeeded is kept before River deletes it, payload included (default
+// [DefaultCompletedRetention]): shorten it to keep customers' data for
+// less. The dedup store, not this, keeps an event from running twice.
+// Dead letters are kept until they are replayed.
+func WithCompletedRetention(d time.Duration) Option { return func(c *config) { c.completed = d } }
 
 // WithFetchers sets how many jobs River fetches ahead for the Workers of
 // this process (default 16).
@@ -113,7 +125,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Queue[pgx.Tx], error) {
 }
 
 func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Context) error, opts []Option) (*Queue[TTx], error) {
-	c := config{queue: DefaultName, rescueAfter: DefaultVisibilityTimeout, workers: 16}
+	c := config{queue: DefaultName, rescueAfter: DefaultVisibilityTimeout, workers: 16, completed: DefaultCompletedRetention}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -124,6 +136,8 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 		return nil, fmt.Errorf("%w: rivqueue.WithVisibilityTimeout(%v): must be positive", stripewebhook.ErrInvalidOption, c.rescueAfter)
 	case c.workers <= 0:
 		return nil, fmt.Errorf("%w: rivqueue.WithFetchers(%d): must be positive", stripewebhook.ErrInvalidOption, c.workers)
+	case c.completed <= 0:
+		return nil, fmt.Errorf("%w: rivqueue.WithCompletedRetention(%v): must be positive", stripewebhook.ErrInvalidOption, c.completed)
 	}
 	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery)}
 	q.inserts = groupcommit.New(maxBatch, q.insertBatch)
@@ -141,7 +155,11 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 		JobTimeout:           c.rescueAfter,
 		RescueStuckJobsAfter: c.rescueAfter,
 		RetryPolicy:          retryPolicy{&q.delays},
-		Logger:               slogDiscard(),
+		// Dead letters are cancelled jobs: kept until replayed, where River
+		// would delete them after a day.
+		CancelledJobRetentionPeriod: -1,
+		CompletedJobRetentionPeriod: c.completed,
+		Logger:                      slogDiscard(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rivqueue: %w", err)

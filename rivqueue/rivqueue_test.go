@@ -88,9 +88,10 @@ func TestInvalidConfig(t *testing.T) {
 	}
 	defer db.Close()
 	for want, opts := range map[string][]rivqueue.Option{
-		"rivqueue.WithName":              {rivqueue.WithName("")},
-		"rivqueue.WithVisibilityTimeout": {rivqueue.WithVisibilityTimeout(-time.Second)},
-		"rivqueue.WithFetchers":          {rivqueue.WithFetchers(0)},
+		"rivqueue.WithName":               {rivqueue.WithName("")},
+		"rivqueue.WithVisibilityTimeout":  {rivqueue.WithVisibilityTimeout(-time.Second)},
+		"rivqueue.WithFetchers":           {rivqueue.WithFetchers(0)},
+		"rivqueue.WithCompletedRetention": {rivqueue.WithCompletedRetention(0)},
 	} {
 		_, err := rivqueue.NewSQLite(db, opts...)
 		if !errors.Is(err, stripewebhook.ErrInvalidOption) || !strings.Contains(err.Error(), want) {

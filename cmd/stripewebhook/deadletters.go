@@ -17,7 +17,7 @@ import (
 // errReplayFailed is the exit status of a replay that left events behind.
 var errReplayFailed = errors.New("some dead letters were not replayed")
 
-const deadLettersUsage = "usage: stripewebhook dead-letters list|replay -queue URL [flags] (STRIPEWEBHOOK_QUEUE for -queue)"
+const deadLettersUsage = "usage: STRIPEWEBHOOK_QUEUE=URL stripewebhook dead-letters list|replay [flags]"
 
 // deadLetters runs `dead-letters list` and `dead-letters replay`: the events
 // a Worker set aside after their last attempt, on the queue the application
@@ -31,12 +31,12 @@ func deadLetters(ctx context.Context, args []string, getenv func(string) string,
 		return errUsage
 	}
 	cmd := args[0]
-	synopsis := "dead-letters list -queue URL [-json]"
+	synopsis := "dead-letters list [-json]  (STRIPEWEBHOOK_QUEUE=URL in the environment)"
 	if cmd == "replay" {
-		synopsis = "dead-letters replay -queue URL (-all | EVENT_ID...)"
+		synopsis = "dead-letters replay (-all | EVENT_ID...)  (STRIPEWEBHOOK_QUEUE=URL in the environment)"
 	}
 	fs := newFlags("dead-letters "+cmd, synopsis, stderr)
-	queue := fs.String("queue", getenv("STRIPEWEBHOOK_QUEUE"), "the application's queue: "+queueurl.Syntax)
+	queueFlag := fs.String("queue", "", "the application's queue, "+queueurl.Syntax+" (better in "+queueEnv+": a password here is visible to every user of the machine)")
 	var asJSON, all = new(bool), new(bool) // each command shows only its own flag
 	if cmd == "list" {
 		fs.BoolVar(asJSON, "json", false, "one JSON object a line")
@@ -49,8 +49,9 @@ func deadLetters(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return errUsage // the flag package said what is wrong, then the usage
 	}
-	if *queue == "" {
-		return usageErr(fs, stderr, "-queue is required")
+	queue := queueURL(*queueFlag, getenv, stderr)
+	if queue == "" {
+		return usageErr(fs, stderr, "the queue is required: %s=URL, or -queue", queueEnv)
 	}
 	ids := fs.Args()
 	switch {
@@ -59,7 +60,7 @@ func deadLetters(ctx context.Context, args []string, getenv func(string) string,
 	case cmd == "replay" && *all == (len(ids) > 0):
 		return usageErr(fs, stderr, "give the event ids to replay, or -all")
 	}
-	q, closeQueue, err := queueurl.OpenExisting(ctx, *queue)
+	q, closeQueue, err := queueurl.OpenExisting(ctx, queue)
 	if err != nil {
 		return fmt.Errorf("-queue: %w", err)
 	}

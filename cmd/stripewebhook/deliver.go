@@ -77,7 +77,7 @@ func (d *deliverer) deliverRetrying(ctx context.Context, ev namedEvent, t time.T
 // checkSecret says what is wrong with a -secret, without showing it.
 func checkSecret(secret string) error {
 	if secret == "" {
-		return fmt.Errorf("-secret is required: the endpoint's signing secret (whsec_…)")
+		return fmt.Errorf("the endpoint's signing secret is required: %s=whsec_… in the environment (or -secret-file FILE)", secretEnv)
 	}
 	_, err := stripewebhook.NewVerifier(stripewebhook.Secrets(secret))
 	return err

@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var err error
 	switch args[0] {
 	case "send":
-		err = send(ctx, args[1:], stdout, stderr)
+		err = send(ctx, args[1:], getenv, stdout, stderr)
 	case "replay":
 		err = replay(ctx, args[1:], getenv, stdout, stderr)
 	case "endpoints":

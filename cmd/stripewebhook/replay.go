@@ -14,9 +14,9 @@ import (
 // replay lists the events Stripe failed to deliver and delivers each,
 // signed, to an endpoint.
 func replay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("replay", "replay -url URL -secret whsec_… [flags]  (STRIPE_API_KEY in the environment)", stderr)
+	fs := newFlags("replay", "replay -url URL [flags]  (STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET in the environment)", stderr)
 	endpoint := fs.String("url", "", "the endpoint to deliver to (required)")
-	secret := fs.String("secret", "", "the endpoint's signing secret, whsec_… (required)")
+	secretFlag, secretFile := secretFlags(fs)
 	since := fs.Duration("since", 72*time.Hour, "list events created in the last `DURATION` (Stripe keeps them 30 days)")
 	types := fs.String("types", "", "comma-separated event types to list (default: every type)")
 	accounts := fs.String("accounts", "", "comma-separated connected accounts whose events to list too (Connect)")
@@ -30,7 +30,11 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if u, err := url.Parse(*endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErr(fs, stderr, "-url must be an http(s) URL")
 	}
-	if err := checkSecret(*secret); err != nil {
+	secret, err := endpointSecret(*secretFlag, *secretFile, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := checkSecret(secret); err != nil {
 		return usageErr(fs, stderr, "%v", err)
 	}
 	if *since <= 0 || *since > 30*24*time.Hour {
@@ -44,7 +48,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	d := newDeliverer(*endpoint, *secret)
+	d := newDeliverer(*endpoint, secret)
 	failed := 0
 	for _, e := range events {
 		status, body, err := d.deliver(ctx, e.Payload, time.Now())

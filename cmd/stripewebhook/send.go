@@ -22,10 +22,10 @@ import (
 // trigger` but offline and signed with the secret given: the event is new
 // (a fresh id, created now), and a non-2xx is retried as Stripe retries,
 // on a compressed schedule.
-func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", "send -url URL -secret whsec_… [flags] TYPE|FILE|-flow NAME", stderr)
+func send(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("send", "send -url URL [flags] TYPE|FILE|-flow NAME  (STRIPE_WEBHOOK_SECRET in the environment)", stderr)
 	endpoint := fs.String("url", "", "the endpoint to POST to (required)")
-	secret := fs.String("secret", "", "the endpoint's signing secret, whsec_… (required)")
+	secretFlag, secretFile := secretFlags(fs)
 	times := fs.Int("times", 1, "deliver the same event `N` times (Stripe may deliver an event more than once)")
 	account := fs.String("account", "", "a connected account `acct_…`: the event comes from it (Connect; a thin event's context)")
 	livemode := fs.Bool("livemode", false, "send a live-mode event")
@@ -39,8 +39,8 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	order := fs.String("order", "in", "a flow's delivery `order`: in, shuffled or reversed")
 	seed := fs.Uint64("seed", 0, "the seed of -order shuffled (default: a new one, printed)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: stripewebhook send -url URL -secret whsec_… [flags] TYPE|FILE\n"+
-			"       stripewebhook send -url URL -secret whsec_… -flow subscription [-order shuffled|reversed] [-seed N]\n\n"+
+		fmt.Fprintf(stderr, "usage: STRIPE_WEBHOOK_SECRET=whsec_… stripewebhook send -url URL [flags] TYPE|FILE\n"+
+			"       STRIPE_WEBHOOK_SECRET=whsec_… stripewebhook send -url URL -flow subscription [-order shuffled|reversed] [-seed N]\n\n"+
 			"TYPE is a fixture: %s.\nFILE is a JSON event of your own.\n\nFlags:\n", strings.Join(fixture.Names(), ", "))
 		fs.PrintDefaults()
 	}
@@ -60,7 +60,11 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if u, err := url.Parse(*endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErr(fs, stderr, "-url must be an http(s) URL, such as http://localhost:4242/webhook")
 	}
-	if err := checkSecret(*secret); err != nil {
+	secret, err := endpointSecret(*secretFlag, *secretFile, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := checkSecret(secret); err != nil {
 		return usageErr(fs, stderr, "%v", err)
 	}
 	if *times < 1 {
@@ -99,7 +103,7 @@ func send(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		events = []namedEvent{{fs.Arg(0), payload}}
 	}
-	d := newDeliverer(*endpoint, *secret)
+	d := newDeliverer(*endpoint, secret)
 	failed, sent := 0, 0
 	for _, ev := range events {
 		for range *times {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -132,6 +134,38 @@ func TestSendFlow(t *testing.T) {
 		}
 		if len(tt.args) == 4 && !strings.Contains(out, "-order shuffled -seed 3") {
 			t.Fatalf("the seed is not printed: %s", out)
+		}
+	}
+}
+
+// The endpoint secret comes from STRIPE_WEBHOOK_SECRET or -secret-file,
+// out of the process's arguments; -secret still works, with a warning.
+// The secret never shows in the output.
+func TestSecretsOutOfArguments(t *testing.T) {
+	ep := &sdkEndpoint{}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(file, []byte(secret+"\n"), 0o600)
+	for name, c := range map[string]struct {
+		env  []string
+		args []string
+		warn bool
+	}{
+		"environment": {[]string{"STRIPE_WEBHOOK_SECRET=" + secret}, nil, false},
+		"file":        {[]string{"STRIPE_WEBHOOK_SECRET="}, []string{"-secret-file", file}, false},
+		"flag":        {[]string{"STRIPE_WEBHOOK_SECRET="}, []string{"-secret", secret}, true},
+	} {
+		args := append(append([]string{"send", "-url", srv.URL}, c.args...), "customer.created")
+		code, out, errOut := runBinary(t, c.env, args...)
+		if code != 0 || !strings.Contains(out, "customer.created 200") {
+			t.Fatalf("%s: exit %d: %s%s", name, code, out, errOut)
+		}
+		if strings.Contains(errOut, "warning: -secret is visible") != c.warn {
+			t.Fatalf("%s: warning %q", name, errOut)
+		}
+		if strings.Contains(out+strings.ReplaceAll(errOut, "whsec_…", ""), secret) {
+			t.Fatalf("%s: the secret in the output", name)
 		}
 	}
 }

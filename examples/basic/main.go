@@ -9,7 +9,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -60,16 +63,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":4242", "address to listen on")
-	dedup := fs.String("dedup", "memory", "dedup store: memory, redis://host:port/db or postgres://user@host:port/db (shared by replicas)")
+	dedup := fs.String("dedup", "", "dedup store: memory, redis://host:port/db or postgres://user@host:port/db (shared by replicas; default memory). Better in "+dedupEnv+", which no other user sees")
 	readTimeout := fs.Duration("read-timeout", 15*time.Second, "time to read a whole request, body included (Stripe sends it at once)")
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (empty: none)")
-	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, "+queueurl.Syntax+"; the process serves the endpoint and runs workers (empty: synchronous)")
+	queueURL := fs.String("queue", "", "asynchronous mode: a durable queue, "+queueurl.Syntax+"; the process serves the endpoint and runs workers (empty: synchronous). Better in "+queueEnv+", which no other user sees")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS (TLS 1.2 or 1.3) with this certificate `file` (PEM), with -tls-key")
+	tlsKey := fs.String("tls-key", "", "the certificate's private key `file` (PEM)")
+	allowIPs := fs.String("allow-ips", "", "accept deliveries only from these sources: stripe (Stripe's webhook addresses) and/or CIDRs, comma-separated (empty: any)")
+	maxInFlight := fs.Int64("max-bytes-in-flight", stripewebhook.DefaultMaxBytesInFlight, "the body bytes all deliveries may hold together; past it, 503 and Stripe retries")
+	trustedProxies := fs.String("trusted-proxies", "", "CIDRs of the load balancers or proxies in front, whose X-Forwarded-For or Forwarded names the client")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var opts []stripewebhook.HandlerOption
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
+	*queueURL = urlFlagOrEnv("-queue", *queueURL, queueEnv, getenv, stderr)
+	*dedup = cmp.Or(urlFlagOrEnv("-dedup", *dedup, dedupEnv, getenv, stderr), "memory")
+	opts := []stripewebhook.HandlerOption{stripewebhook.WithMaxBytesInFlight(*maxInFlight)}
+	if *allowIPs != "" {
+		f, err := sourceFilter(*allowIPs, *trustedProxies)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, stripewebhook.WithSourceFilter(f))
+	} else if *trustedProxies != "" {
+		return errors.New("-trusted-proxies needs -allow-ips")
+	}
 	if *metricsAddr != "" {
 		obs, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
 		if err != nil {
@@ -114,7 +136,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	srv := newServer(mux, *readTimeout, *idleTimeout)
-	fmt.Fprintf(stdout, "listening on %s: POST /webhook\n", ln.Addr())
+	scheme := "http"
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("-tls-cert, -tls-key: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}} // Stripe: TLS 1.2 or 1.3
+		ln, scheme = tls.NewListener(ln, srv.TLSConfig), "https"
+	}
+	fmt.Fprintf(stdout, "listening on %s: POST %s://…/webhook\n", ln.Addr(), scheme)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -132,6 +164,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return srv.Close()
 	}
 	return nil
+}
+
+// queueEnv and dedupEnv are where the queue's and the store's URLs, which
+// may hold a password, are read from when -queue and -dedup are not given:
+// a flag is in the process's arguments, which every user of the machine
+// sees (ps).
+const (
+	queueEnv = "STRIPEWEBHOOK_QUEUE"
+	dedupEnv = "STRIPEWEBHOOK_DEDUP"
+)
+
+// urlFlagOrEnv returns a URL flag's value, or the environment variable's
+// when the flag is empty; a password given in the flag works, with a
+// warning.
+func urlFlagOrEnv(flagName, value, env string, getenv func(string) string, stderr io.Writer) string {
+	if value == "" {
+		return getenv(env)
+	}
+	if u, err := url.Parse(value); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			fmt.Fprintf(stderr, "warning: the password in %s is visible to every user of this machine (ps); set %s instead\n", flagName, env)
+		}
+	}
+	return value
+}
+
+// sourceFilter builds -allow-ips' filter: "stripe" for Stripe's webhook
+// addresses, and CIDRs, comma-separated.
+func sourceFilter(allow, proxies string) (*stripewebhook.SourceFilter, error) {
+	var allowed []string
+	for _, s := range strings.Split(allow, ",") {
+		if s = strings.TrimSpace(s); s == "stripe" {
+			allowed = append(allowed, stripewebhook.StripeWebhookIPs...)
+		} else if s != "" {
+			allowed = append(allowed, s)
+		}
+	}
+	var trusted []string
+	for _, s := range strings.Split(proxies, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			trusted = append(trusted, s)
+		}
+	}
+	f, err := stripewebhook.NewSourceFilter(allowed, trusted)
+	if err != nil {
+		return nil, fmt.Errorf("-allow-ips, -trusted-proxies: %w", err)
+	}
+	return f, nil
 }
 
 // serveMetrics serves the handler's OpenTelemetry metrics in Prometheus's

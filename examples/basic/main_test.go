@@ -22,6 +22,18 @@ import (
 
 const secret = "whsec_example_basic"
 
+// onlySecret is an environment with STRIPE_WEBHOOK_SECRET=value only.
+func onlySecret(value string) func(string) string {
+	return func(name string) string {
+		if name == "STRIPE_WEBHOOK_SECRET" {
+			return value
+		}
+		return ""
+	}
+}
+
+var secretEnv = onlySecret(secret)
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -118,7 +130,7 @@ func TestThinEventsReachTheFallback(t *testing.T) {
 
 func TestRefusesToStartWithoutSecret(t *testing.T) {
 	for _, env := range []string{"", " , "} {
-		err := run(context.Background(), nil, func(string) string { return env }, io.Discard, io.Discard)
+		err := run(context.Background(), nil, onlySecret(env), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "stripe listen") {
 			t.Fatalf("STRIPE_WEBHOOK_SECRET=%q: %v", env, err)
 		}
@@ -206,7 +218,7 @@ func TestSQLiteQueue(t *testing.T) {
 }
 
 func TestUnknownDedup(t *testing.T) {
-	err := run(context.Background(), []string{"-dedup", "mysql://x"}, func(string) string { return secret }, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"-dedup", "mysql://x"}, secretEnv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "-dedup") {
 		t.Fatalf("err = %v", err)
 	}
@@ -228,7 +240,7 @@ func startExample(t *testing.T, args ...string) (string, *syncBuffer, func() err
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(string) string { return secret }, pw, io.Discard)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), secretEnv, pw, io.Discard)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -261,6 +273,7 @@ func startExample(t *testing.T, args ...string) (string, *syncBuffer, func() err
 	case a := <-addr:
 		return "http://" + a + "/webhook", out, stop
 	case err := <-done:
+		once.Do(func() { cancel(); runErr = err }) // stop must not wait for run again
 		t.Fatalf("example did not start: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("example did not start")
@@ -349,7 +362,7 @@ func TestRefusesMalformedSecrets(t *testing.T) {
 		"sk_test_51AbCdEfGhIjKlMnOp": "secret API key",
 		`"whsec_abc123"`:             "quotes",
 	} {
-		err := run(context.Background(), []string{"-addr", "127.0.0.1:0"}, func(string) string { return env }, io.Discard, io.Discard)
+		err := run(context.Background(), []string{"-addr", "127.0.0.1:0"}, onlySecret(env), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("STRIPE_WEBHOOK_SECRET=%s: %v, want an error saying %q", env, err, want)
 			continue

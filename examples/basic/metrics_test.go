@@ -25,7 +25,7 @@ func startWithMetrics(t *testing.T) (string, string) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics", "127.0.0.1:0"}, func(string) string { return secret }, pw, io.Discard)
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics", "127.0.0.1:0"}, secretEnv, pw, io.Discard)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
