@@ -49,7 +49,8 @@ func (e *StoreError) Is(target error) bool { return target == ErrStoreUnavailabl
 //
 //	nil (handled, duplicate, stale, unhandled type, filtered) 200
 //	*CallbackError (a callback failed or panicked)            500
-//	*StoreError (the dedup store failed)                      503
+//	*StoreError (the dedup store failed), ErrOverloaded       503
+//	*SourceError (WithSourceFilter)                           403
 //	*http.MaxBytesError (body over the cap)                   413
 //	ErrNotSigned, ErrInvalidHeader, ErrNoValidSignature,
 //	ErrTimestampOutsideTolerance, ErrInvalidPayload           400
