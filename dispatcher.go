@@ -153,12 +153,17 @@ func NewDispatcher(opts ...DispatcherOption) *Dispatcher {
 // prefix pattern ("customer.subscription.*") or "*" for every event.
 // Callbacks for one pattern run in registration order.
 func (d *Dispatcher) HandleFunc(pattern string, fn Callback) error {
+	return d.add(pattern, callback{fn: fn})
+}
+
+// add registers fn for pattern unless the routing table is fixed.
+func (d *Dispatcher) add(pattern string, fn callback) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.started.Load() {
 		return ErrDispatcherStarted
 	}
-	return d.record(d.register(pattern, callback{fn: fn}))
+	return d.record(d.register(pattern, fn))
 }
 
 // On registers a typed callback: fn receives data.object decoded as a *T,

@@ -52,7 +52,7 @@ func OnLatest[T any](d *Dispatcher, pattern string, fn func(ctx context.Context,
 		defer d.mu.Unlock()
 		return d.record(err)
 	}
-	cb := callback{state: true, fn: func(ctx context.Context, e *Event) error {
+	return d.add(pattern, callback{state: true, fn: func(ctx context.Context, e *Event) error {
 		var obj *T
 		var err error
 		if e.guard == guardRefetch {
@@ -64,13 +64,7 @@ func OnLatest[T any](d *Dispatcher, pattern string, fn func(ctx context.Context,
 			return err
 		}
 		return fn(ctx, e, obj)
-	}}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.started.Load() {
-		return ErrDispatcherStarted
-	}
-	return d.record(d.register(pattern, cb))
+	}})
 }
 
 // guardVerdict is what the state guard made of an event, for its state
