@@ -144,9 +144,24 @@ func subscriptionFlow(end time.Time, order string, seed *uint64, seeded bool, ed
 	if err != nil {
 		return nil, err
 	}
+	var ord fixture.Order
+	switch order {
+	case "in":
+		ord = fixture.InOrder
+	case "reversed":
+		ord = fixture.Reversed
+	case "shuffled":
+		if !seeded {
+			*seed = mathrand.Uint64()
+		}
+		fmt.Fprintf(stdout, "-order shuffled -seed %d\n", *seed)
+		ord = fixture.Shuffled(*seed)
+	default:
+		return nil, fmt.Errorf("-order: %q is not in, shuffled or reversed", order)
+	}
 	run := newEventID()[len("evt_cli_"):][:8]
-	events := make([]namedEvent, len(flow))
-	for i, payload := range flow {
+	var events []namedEvent
+	for _, payload := range ord(flow) {
 		var ev struct{ ID, Type string }
 		if err := json.Unmarshal(payload, &ev); err != nil {
 			return nil, err
@@ -154,37 +169,9 @@ func subscriptionFlow(end time.Time, order string, seed *uint64, seeded bool, ed
 		if payload, err = fixture.Apply(payload, append([]fixture.Edit{fixture.ID(ev.ID + "_" + run)}, edits...)...); err != nil {
 			return nil, err
 		}
-		events[i] = namedEvent{ev.Type, payload}
-	}
-	switch order {
-	case "in":
-	case "reversed":
-		events = reorder(events, fixture.Reversed)
-	case "shuffled":
-		if !seeded {
-			*seed = mathrand.Uint64()
-		}
-		fmt.Fprintf(stdout, "-order shuffled -seed %d\n", *seed)
-		events = reorder(events, fixture.Shuffled(*seed))
-	default:
-		return nil, fmt.Errorf("-order: %q is not in, shuffled or reversed", order)
+		events = append(events, namedEvent{ev.Type, payload})
 	}
 	return events, nil
-}
-
-// reorder puts events in order's order.
-func reorder(events []namedEvent, order fixture.Order) []namedEvent {
-	payloads := make([][]byte, len(events))
-	names := map[*byte]string{}
-	for i, e := range events {
-		payloads[i] = e.payload
-		names[&e.payload[0]] = e.name
-	}
-	out := make([]namedEvent, 0, len(events))
-	for _, p := range order(payloads) {
-		out = append(out, namedEvent{names[&p[0]], p})
-	}
-	return out
 }
 
 // setFlags collects -set data.object.PATH=VALUE.
