@@ -192,13 +192,15 @@ func TestSourceFilter(t *testing.T) {
 	local, err := stripewebhook.NewSourceFilter([]string{"127.0.0.1", "::1"}, nil)
 	require.NoError(t, err)
 
-	var logs safeBuffer
+	var logMu sync.Mutex
+	var logs bytes.Buffer
+	logged := func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
 	serve := func(f *stripewebhook.SourceFilter, network string) (string, *atomic.Int32) {
 		runs := new(atomic.Int32)
 		d := stripewebhook.NewDispatcher()
 		d.HandleFunc("*", func(context.Context, *stripewebhook.Event) error { runs.Add(1); return nil })
 		h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithSourceFilter(f), stripewebhook.WithDedup(nil),
-			stripewebhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			stripewebhook.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))))
 		require.NoError(t, err)
 		host := "127.0.0.1:0"
 		if network == "tcp6" {
@@ -256,8 +258,8 @@ func TestSourceFilter(t *testing.T) {
 		})
 	}
 	assert.EqualValues(t, 9, proxiedRuns.Load(), "the callbacks ran for the allowed deliveries only")
-	assert.Contains(t, logs.String(), "198.51.100.7", "a refused source is logged with its address")
-	assert.Contains(t, logs.String(), "level=WARN")
+	assert.Contains(t, logged(), "198.51.100.7", "a refused source is logged with its address")
+	assert.Contains(t, logged(), "level=WARN")
 
 	t.Run("a spoofed header from an untrusted peer", func(t *testing.T) {
 		addr, runs := serve(direct, "tcp4")
@@ -325,22 +327,4 @@ func TestFetchStripeWebhookIPs(t *testing.T) {
 		_, err := stripewebhook.FetchStripeWebhookIPs(context.Background(), srv.Client(), srv.URL)
 		assert.Error(t, err, name)
 	}
-}
-
-// safeBuffer is a bytes.Buffer for a logger written from several goroutines.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
