@@ -18,8 +18,6 @@ import (
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
-const guardSecret = "whsec_guard_test"
-
 // subscriptionEvent is a customer.subscription.updated of sub_guard with
 // its own id, created and status.
 func subscriptionEvent(t *testing.T, id string, created int64, status string) []byte {
@@ -78,12 +76,12 @@ func (o *outcomes) End(_ context.Context, r *stripewebhook.Report) {
 }
 
 func deliverSigned(t *testing.T, h *stripewebhook.Handler, payload []byte) error {
-	return h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), guardSecret))
+	return h.Handle(context.Background(), payload, fixture.Header(payload, time.Now(), testSecret))
 }
 
 func guardHandler(t *testing.T, d *stripewebhook.Dispatcher, opts ...stripewebhook.HandlerOption) *stripewebhook.Handler {
 	opts = append([]stripewebhook.HandlerOption{stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(guardSecret), opts...)
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), opts...)
 	require.NoError(t, err)
 	return h
 }
@@ -199,7 +197,7 @@ func TestOnLatestConfigErrors(t *testing.T) {
 		"a zero lock wait":         {rec.dispatcher(t), []stripewebhook.HandlerOption{stripewebhook.WithLockWait(0)}, "lock wait"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := stripewebhook.NewHandler(c.d, stripewebhook.Secrets(guardSecret), c.opts...)
+			_, err := stripewebhook.NewHandler(c.d, stripewebhook.Secrets(testSecret), c.opts...)
 			require.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
 			assert.Contains(t, err.Error(), c.want)
 		})
@@ -207,7 +205,7 @@ func TestOnLatestConfigErrors(t *testing.T) {
 	// Without OnLatest, a store that keeps no marks is fine.
 	d := stripewebhook.NewDispatcher()
 	require.NoError(t, d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil }))
-	_, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(guardSecret), stripewebhook.WithDedup(claimsOnly{stripewebhook.NewMemoryStore(0)}))
+	_, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithDedup(claimsOnly{stripewebhook.NewMemoryStore(0)}))
 	require.NoError(t, err)
 }
 
