@@ -66,6 +66,14 @@ var ErrClaimLost = errors.New("stripewebhook: dedup claim lost to another worker
 //   - Release deletes the claim with token, so that the next delivery runs.
 //     If the key is not held with token, Release changes nothing and returns
 //     nil.
+//   - Extend renews the claim with token for another lease from now, if it
+//     is still the key's latest claim and not done (even if its lease
+//     expired meanwhile), or the key has vanished (it is then held with
+//     token again); otherwise it changes nothing and returns
+//     [ErrClaimLost]. The pipeline extends every claim and object lock it
+//     holds for longer than a third of the lease, so that a lease can be
+//     short (a crashed process's claims free soon) while a callback runs
+//     for as long as it needs.
 //
 // Errors other than ErrClaimLost mean the store could not be reached or
 // failed; the handler then answers 503 (see [WithDedupFailOpen]).
@@ -73,14 +81,17 @@ type Store interface {
 	Claim(ctx context.Context, key string, lease time.Duration) (Claim, error)
 	Complete(ctx context.Context, key, token string, retention time.Duration) error
 	Release(ctx context.Context, key, token string) error
+	Extend(ctx context.Context, key, token string, lease time.Duration) error
 }
 
 // Dedup defaults.
 const (
 	// DefaultLease bounds how long a claim blocks other deliveries of the
-	// same event: a worker that crashed mid-callback loses its claim after
-	// it, and Stripe's next retry runs the event.
-	DefaultLease = 5 * time.Minute
+	// same event once its holder stops renewing it: a process that crashed
+	// mid-callback loses its claims after it, and the next delivery runs
+	// the event. A callback that runs longer keeps its claim: the pipeline
+	// renews it (see [Store]'s Extend).
+	DefaultLease = 30 * time.Second
 	// DefaultRetention is how long a completed event is remembered: longer
 	// than Stripe's automatic retries (three days in live mode) and than a
 	// manual resend of a recent event is likely to come.
@@ -195,17 +206,9 @@ func (m *MemoryStore) Complete(_ context.Context, key, token string, retention t
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.entries[key]
-	if !ok {
-		if len(m.entries) >= m.max && !m.evict(now) {
-			return ErrStoreFull
-		}
-		e = &memEntry{key: key, token: token}
-		m.entries[key] = e
-		m.pushBack(e)
-	}
-	if e.token != token || e.done {
-		return ErrClaimLost
+	e, err := m.held(key, token, now)
+	if err != nil {
+		return err
 	}
 	e.done = true
 	e.expires = now.Add(retention)
@@ -222,6 +225,40 @@ func (m *MemoryStore) Release(_ context.Context, key, token string) error {
 		m.remove(e)
 	}
 	return nil
+}
+
+// Extend implements [Store].
+func (m *MemoryStore) Extend(ctx context.Context, key, token string, lease time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, err := m.held(key, token, now)
+	if err != nil {
+		return err
+	}
+	e.expires = now.Add(lease)
+	return nil
+}
+
+// held returns key's entry if token holds it, not done, recreating it
+// for token if it has vanished (evicted): Complete and Extend act on it.
+func (m *MemoryStore) held(key, token string, now time.Time) (*memEntry, error) {
+	e, ok := m.entries[key]
+	if !ok {
+		if len(m.entries) >= m.max && !m.evict(now) {
+			return nil, ErrStoreFull
+		}
+		e = &memEntry{key: key, token: token}
+		m.entries[key] = e
+		m.pushBack(e)
+	}
+	if e.token != token || e.done {
+		return nil, ErrClaimLost
+	}
+	return e, nil
 }
 
 // Len returns the number of keys held, expired ones included until they are

@@ -221,6 +221,9 @@ func (c claimsOnly) Complete(ctx context.Context, key, token string, retention t
 func (c claimsOnly) Release(ctx context.Context, key, token string) error {
 	return c.s.Release(ctx, key, token)
 }
+func (c claimsOnly) Extend(ctx context.Context, key, token string, lease time.Duration) error {
+	return c.s.Extend(ctx, key, token, lease)
+}
 
 // SubscriptionKey groups a subscription's events under its id.
 func TestSubscriptionKey(t *testing.T) {

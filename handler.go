@@ -66,8 +66,9 @@ type Handler struct {
 	c          *config
 	pipe       *pipeline // shared with the Handler's Workers
 	versions   versionWarnings
-	rejections rejectionLog
-	inFlight   inFlight // the body bytes the deliveries being served hold
+	rejections rejectionLog // rejected deliveries
+	refusals   rejectionLog // deliveries the queue or the byte budget could not take (503)
+	inFlight   inFlight     // the body bytes the deliveries being served hold
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -92,7 +93,7 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...HandlerOption) (*Handle
 	if d.empty() {
 		return nil, ErrNoCallbacks
 	}
-	h := &Handler{verifier: v, dispatcher: d, c: c, pipe: &pipeline{c: c, d: d}}
+	h := &Handler{verifier: v, dispatcher: d, c: c, pipe: newPipeline(c, d)}
 	h.inFlight.max = c.maxInFlight
 	return h, nil
 }
@@ -420,14 +421,19 @@ func (h *Handler) finish(ctx context.Context, r *http.Request, rep *Report, body
 	}
 }
 
-// log writes one line per delivery: successes at Debug, rejections at Warn
-// (rate-limited, with a summary of what was not logged), failures at Error,
-// and what Stripe's retry settles (409, abandoned) at Info.
+// log writes one line per delivery: successes at Debug, rejections and
+// refusals (the queue unavailable, the byte budget spent: 503) at Warn
+// (rate-limited, each kind on its own, with a summary of what was not
+// logged), failures at Error, and what Stripe's retry settles (409,
+// abandoned) at Info.
 func (h *Handler) log(ctx context.Context, rep *Report, body []byte, header string) {
 	level := slog.LevelDebug
+	limit, kind := &h.rejections, rep.Reason
 	switch rep.Outcome {
 	case OutcomeRejected:
 		level = slog.LevelWarn
+	case OutcomeQueueUnavailable, OutcomeOverloaded:
+		level, limit, kind = slog.LevelWarn, &h.refusals, Reason(rep.Outcome)
 	case OutcomeInProgress, OutcomeAbandoned:
 		level = slog.LevelInfo
 	case OutcomeFailed, OutcomeHeld, OutcomeStoreUnavailable:
@@ -437,13 +443,17 @@ func (h *Handler) log(ctx context.Context, rep *Report, body []byte, header stri
 		return
 	}
 	if level == slog.LevelWarn {
-		ok, suppressed, since := h.rejections.allow(h.c.now(), rep.Reason)
+		ok, suppressed, since := limit.allow(h.c.now(), kind)
 		if suppressed != nil {
 			attrs := []slog.Attr{slog.Duration("over", since)}
 			for reason, n := range suppressed {
 				attrs = append(attrs, slog.Int(string(reason), n))
 			}
-			h.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: rejected deliveries not logged one by one", attrs...)
+			what := "rejected"
+			if limit == &h.refusals {
+				what = "refused (503)"
+			}
+			h.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: "+what+" deliveries not logged one by one", attrs...)
 		}
 		if !ok {
 			return

@@ -29,6 +29,7 @@ func (o handlerOption) applyHandler(c *config) { o(c) }
 type config struct {
 	verifierConfig
 	maxBody          int64
+	maxBodySet       bool // WithMaxBodyBytes was given
 	readTimeout      time.Duration
 	store            Store
 	storeSet         bool
@@ -90,6 +91,9 @@ func (c *config) prepare(d *Dispatcher) error {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	if err := c.fitQueue(); err != nil {
+		return err
+	}
 	if !c.storeSet {
 		c.store = NewMemoryStore(0, WithClock(c.now), WithLogger(c.logger))
 	}
@@ -128,6 +132,26 @@ func (c *config) check() error {
 		return bad("lock wait must be positive")
 	case c.accounts != nil && len(c.accounts) == 0:
 		return bad(`WithAccounts with no account would drop every event (use "" for the platform's own events)`)
+	}
+	return nil
+}
+
+// fitQueue holds the body cap to what the queue can hold (see WithQueue).
+func (c *config) fitQueue() error {
+	bad := func(msg string) error { return fmt.Errorf("%w: %s", ErrInvalidOption, msg) }
+	if l, ok := c.queue.(interface{ MaxPayload() int64 }); ok {
+		switch limit := l.MaxPayload(); {
+		case limit <= 0 || c.maxBody <= limit:
+		case c.maxBodySet:
+			return bad(fmt.Sprintf("max body bytes %d is more than the queue can hold (%d bytes: its server's message limit, less its headers): "+
+				"raise the server's limit (nats-server: max_payload) or lower WithMaxBodyBytes", c.maxBody, limit))
+		default:
+			c.logger.Warn("stripewebhook: the queue cannot hold a body of the default cap; lowered to what it can (a longer one gets 413): "+
+				"raise the server's message limit (nats-server: max_payload: 2MB) to take bodies up to the default",
+				slog.Int64("max_body_bytes", limit), slog.Int64("default", c.maxBody))
+			c.maxBody = limit
+			c.maxInFlight = max(c.maxInFlight, limit)
+		}
 	}
 	return nil
 }
@@ -185,7 +209,9 @@ func WithSourceFilter(f *SourceFilter) HandlerOption {
 
 // WithMaxBodyBytes caps the body (default [DefaultMaxBodyBytes]); a longer
 // one gets 413.
-func WithMaxBodyBytes(n int64) HandlerOption { return handlerOption(func(c *config) { c.maxBody = n }) }
+func WithMaxBodyBytes(n int64) HandlerOption {
+	return handlerOption(func(c *config) { c.maxBody, c.maxBodySet = n, true })
+}
 
 // WithReadTimeout bounds the time to read a delivery's body (default
 // [DefaultReadTimeout]), through [http.ResponseController], so that a
@@ -285,4 +311,10 @@ func WithObserver(o Observer) HandlerOption { return handlerOption(func(c *confi
 // cannot), and a [Worker] on the same queue runs the callbacks. Events that
 // nothing would handle, or that are filtered out, are acknowledged without
 // being queued.
+//
+// A queue whose server bounds a message (jsqueue: nats-server's
+// max_payload) says so with a MaxPayload() int64 method: a body cap above
+// it would answer 503 for ever to a delivery the queue can never hold, so
+// NewHandler fails when WithMaxBodyBytes asks for more, and lowers the
+// default cap to fit, with a warning that says what to change.
 func WithQueue(q Queue) HandlerOption { return handlerOption(func(c *config) { c.queue = q }) }

@@ -214,7 +214,8 @@ func (brokenStore) Claim(context.Context, string, time.Duration) (stripewebhook.
 func (brokenStore) Complete(context.Context, string, string, time.Duration) error {
 	return errStoreDown
 }
-func (brokenStore) Release(context.Context, string, string) error { return errStoreDown }
+func (brokenStore) Release(context.Context, string, string) error               { return errStoreDown }
+func (brokenStore) Extend(context.Context, string, string, time.Duration) error { return errStoreDown }
 
 func TestCallbackErrorReleasesClaim(t *testing.T) {
 	hs := newHarness(t)

@@ -20,15 +20,19 @@ import (
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
-// memQueue is an in-memory Queue for the core's tests of the Worker: no
-// visibility timeout (nothing here is killed), retries after their delay,
-// a dead letter and a replay that starts a fresh series. The engines are
-// tested against their real servers by queuetest.
+// memQueue is an in-memory Queue for the core's tests of the Worker: an
+// optional visibility timeout (vt: a delivery neither settled nor
+// extended within it is delivered again, as if its worker had died),
+// retries after their delay, a dead letter and a replay that starts a
+// fresh series. The engines are tested against their real servers by
+// queuetest.
 type memQueue struct {
 	ready chan *memDelivery
+	vt    time.Duration // 0: none
 	mu    sync.Mutex
 	dead  map[string]stripewebhook.DeadLetter
 	acked []string
+	lost  []string // the events whose visibility timeout passed
 }
 
 func newMemQueue() *memQueue {
@@ -40,6 +44,10 @@ type memDelivery struct {
 	m       stripewebhook.Message
 	attempt int
 	at      time.Time
+
+	mu      sync.Mutex
+	settled bool
+	timer   *time.Timer
 }
 
 func (q *memQueue) Enqueue(_ context.Context, m stripewebhook.Message) error {
@@ -50,11 +58,23 @@ func (q *memQueue) Enqueue(_ context.Context, m stripewebhook.Message) error {
 func (q *memQueue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 	select {
 	case d := <-q.ready:
+		if q.vt > 0 {
+			d.timer = time.AfterFunc(q.vt, func() {
+				if d.settle() {
+					q.mu.Lock()
+					q.lost = append(q.lost, d.m.ID)
+					q.mu.Unlock()
+					q.ready <- &memDelivery{q: q, m: d.m, attempt: d.attempt + 1, at: d.at}
+				}
+			})
+		}
 		return d, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
+
+func (q *memQueue) VisibilityTimeout() time.Duration { return q.vt }
 
 func (q *memQueue) DeadLetters(context.Context) ([]stripewebhook.DeadLetter, error) {
 	q.mu.Lock()
@@ -84,21 +104,71 @@ func (q *memQueue) ackedIDs() []string {
 	return append([]string(nil), q.acked...)
 }
 
+func (q *memQueue) lostIDs() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]string(nil), q.lost...)
+}
+
+// settle marks d settled, and says whether it was not already (its
+// visibility timeout passed, or it was settled before).
+func (d *memDelivery) settle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return false
+	}
+	d.settled = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	return true
+}
+
+var errMemSettled = errors.New("memqueue: settled already, or its visibility timeout passed")
+
 func (d *memDelivery) Message() stripewebhook.Message { return d.m }
 func (d *memDelivery) Attempt() int                   { return d.attempt }
 func (d *memDelivery) EnqueuedAt() time.Time          { return d.at }
+func (d *memDelivery) Extend(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return errMemSettled
+	}
+	if d.timer != nil {
+		d.timer.Reset(d.q.vt)
+	}
+	return nil
+}
 func (d *memDelivery) Ack(context.Context) error {
+	if !d.settle() {
+		return errMemSettled
+	}
 	d.q.mu.Lock()
 	d.q.acked = append(d.q.acked, d.m.ID)
 	d.q.mu.Unlock()
 	return nil
 }
 func (d *memDelivery) Retry(_ context.Context, delay time.Duration) error {
+	if !d.settle() {
+		return errMemSettled
+	}
 	next := &memDelivery{q: d.q, m: d.m, attempt: d.attempt + 1, at: d.at}
 	time.AfterFunc(delay, func() { d.q.ready <- next })
 	return nil
 }
+func (d *memDelivery) Return(context.Context) error {
+	if !d.settle() {
+		return errMemSettled
+	}
+	d.q.ready <- &memDelivery{q: d.q, m: d.m, attempt: d.attempt, at: d.at}
+	return nil
+}
 func (d *memDelivery) DeadLetter(_ context.Context, reason string) error {
+	if !d.settle() {
+		return errMemSettled
+	}
 	d.q.mu.Lock()
 	d.q.dead[d.m.ID] = stripewebhook.DeadLetter{Message: d.m, Reason: reason, Attempts: d.attempt, At: time.Now()}
 	d.q.mu.Unlock()
@@ -117,11 +187,18 @@ type asyncApp struct {
 	maxBusy  int
 	fail     func(id string, run int) error
 	runDelay time.Duration
+	done     map[string]time.Time // when each event's callback succeeded
 }
 
 func newAsyncApp(t *testing.T, store stripewebhook.Store, opts ...stripewebhook.WorkerOption) *asyncApp {
 	t.Helper()
-	a := &asyncApp{q: newMemQueue(), runs: map[string]int{}, busy: map[string]int{}}
+	return startAsyncApp(t, newMemQueue(), store, nil, opts...)
+}
+
+// startAsyncApp is newAsyncApp on q, with handler options.
+func startAsyncApp(t *testing.T, q *memQueue, store stripewebhook.Store, hopts []stripewebhook.HandlerOption, opts ...stripewebhook.WorkerOption) *asyncApp {
+	t.Helper()
+	a := &asyncApp{q: q, runs: map[string]int{}, busy: map[string]int{}, done: map[string]time.Time{}}
 	d := stripewebhook.NewDispatcher()
 	require.NoError(t, d.HandleFunc("invoice.paid", func(ctx context.Context, e *stripewebhook.Event) error {
 		var obj struct{ ID string }
@@ -137,15 +214,18 @@ func newAsyncApp(t *testing.T, store stripewebhook.Store, opts ...stripewebhook.
 		a.mu.Unlock()
 		time.Sleep(a.runDelay)
 		a.mu.Lock()
+		defer a.mu.Unlock()
 		a.busy[obj.ID]--
-		a.mu.Unlock()
 		if fail != nil {
-			return fail(e.ID, run)
+			if err := fail(e.ID, run); err != nil {
+				return err
+			}
 		}
+		a.done[e.ID] = time.Now()
 		return nil
 	}))
-	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithQueue(a.q),
-		stripewebhook.WithDedup(store), stripewebhook.WithLogger(slog.New(slog.DiscardHandler)))
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), append([]stripewebhook.HandlerOption{stripewebhook.WithQueue(a.q),
+		stripewebhook.WithDedup(store), stripewebhook.WithLogger(slog.New(slog.DiscardHandler))}, hopts...)...)
 	require.NoError(t, err)
 	a.h = h
 	w, err := stripewebhook.NewWorker(h, append([]stripewebhook.WorkerOption{stripewebhook.WithBackoff(time.Millisecond, 4*time.Millisecond)}, opts...)...)

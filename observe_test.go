@@ -3,6 +3,7 @@ package stripewebhook_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -186,4 +187,32 @@ func TestSignatureHints(t *testing.T) {
 			assert.NotContains(t, logs.String(), "amount_paid")
 		})
 	}
+}
+
+// Deliveries the queue cannot take (503) are logged at Warn, rate-limited
+// apart from the rejections: an outage of the queue shows at the default
+// level without flooding the log.
+func TestQueueRefusalsLoggedAtWarn(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	var logs bytes.Buffer
+	d := stripewebhook.NewDispatcher()
+	d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil })
+	q := &recordingQueue{err: errors.New("amqpqueue: publish: connection refused")}
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithClock(clock), stripewebhook.WithQueue(q),
+		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.NoError(t, err)
+	inv := invoicePaid(t)
+	for range 25 {
+		err := h.Handle(context.Background(), inv, fixture.Header(inv, now, testSecret))
+		require.ErrorIs(t, err, stripewebhook.ErrQueueUnavailable)
+	}
+	h.Handle(context.Background(), inv, fixture.Header(inv, now, "whsec_forged")) // a rejection: its own budget
+	assert.Equal(t, 11, strings.Count(logs.String(), "level=WARN msg=\"stripe webhook\""))
+	assert.Equal(t, 10, strings.Count(logs.String(), "outcome=queue_unavailable"))
+	assert.Contains(t, logs.String(), "connection refused")
+	now = now.Add(11 * time.Second)
+	h.Handle(context.Background(), inv, fixture.Header(inv, now, testSecret))
+	assert.Contains(t, logs.String(), "refused (503) deliveries not logged one by one")
+	assert.Contains(t, logs.String(), "queue_unavailable=15")
 }

@@ -2,6 +2,7 @@ package stripewebhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,8 +14,9 @@ import (
 // and the Worker (a queued one) both run it; they differ only in what they
 // make of its result (a status code, or an ack, a retry or a dead letter).
 type pipeline struct {
-	c *config
-	d *Dispatcher
+	c     *config
+	d     *Dispatcher
+	renew *renewals[string, string] // the claims and locks held: key → token
 }
 
 // attempt is what a caller knows of this run of an event.
@@ -27,6 +29,17 @@ type attempt struct {
 	enqueuedAt time.Time     // when the queue took the event (zero for none)
 }
 
+// hold is what a run holds while its callbacks run: the event's claim
+// and its object's lock, each renewed while held (renewals), released or
+// completed by settle.
+type hold struct {
+	key, token         string // the event's claim ("" when it runs without one)
+	lockKey, lockToken string // the object's lock ("" for none)
+}
+
+// errDuplicate is acquire's word for an event done already.
+var errDuplicate = errors.New("stripewebhook: done already")
+
 // deliver runs e's route r through the protocol and fills rep. It returns
 // nil when the callbacks succeeded or the event was done already
 // (rep.Outcome says which), [ErrInProgress] when another delivery holds
@@ -36,57 +49,105 @@ type attempt struct {
 // claim is released whenever the callbacks did not succeed, and settled
 // even if ctx ends meanwhile.
 func (p *pipeline) deliver(ctx context.Context, e *Event, r route, rep *Report, a attempt) error {
+	h, err := p.acquire(ctx, e, rep, a)
+	switch {
+	case err == errDuplicate:
+		return nil
+	case err != nil:
+		return err
+	}
+	return p.runHeld(ctx, e, r, rep, a, h)
+}
+
+// acquire claims e's dedup key, then takes its object's lock (waiting up
+// to a.lockWait while another run holds it), and renews both until
+// runHeld settles them. It returns errDuplicate (rep.Outcome set) for an
+// event done already, and deliver's errors otherwise; on an error it holds
+// nothing: a claim whose lock could not be had is released, not held
+// while waiting.
+func (p *pipeline) acquire(ctx context.Context, e *Event, rep *Report, a attempt) (hold, error) {
 	store := p.c.store
 	if store == nil {
-		return p.run(ctx, e, r, rep, a)
+		return hold{}, nil
 	}
 	key := p.dedupKey(e)
 	if ctx.Err() != nil {
-		return abandoned(ctx)
+		return hold{}, abandoned(ctx)
 	}
 	t := p.c.clock()
 	claim, err := store.Claim(ctx, key, p.c.lease)
 	rep.Store = since(t)
 	if err != nil {
 		if ctx.Err() != nil { // the sender left, the store is fine
-			return abandoned(ctx)
+			return hold{}, abandoned(ctx)
 		}
 		err = &StoreError{Op: "claim", Err: err}
 		if !a.failOpen {
-			return err
+			return hold{}, err
 		}
 		p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: dedup store unavailable; processing without dedup (fail open)",
 			slog.String("event_id", e.ID), slog.Any("error", err))
-		return p.run(ctx, e, r, rep, a)
+		return hold{}, nil
 	}
 	switch claim.Status {
 	case Done:
 		rep.Outcome = OutcomeDuplicate
-		return nil
+		return hold{}, errDuplicate
 	case InProgress:
-		return ErrInProgress
+		return hold{}, ErrInProgress
 	}
-	// The claim (and the lock) must be settled even if ctx ends meanwhile
-	// (Stripe gave up waiting, the worker is draining): without its
-	// cancellation, within the store client's own timeouts.
-	sctx := context.WithoutCancel(ctx)
-	runErr := p.lockedRun(ctx, sctx, e, r, rep, a)
-	t = p.c.clock()
-	defer func() { rep.Store += since(t) }()
-	if runErr != nil {
-		if err := store.Release(sctx, key, claim.Token); err != nil {
-			p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the claim failed; the retry runs once the lease expires",
-				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
+	h := hold{key: key, token: claim.Token}
+	p.renew.hold(key, claim.Token)
+	if a.lockKey != "" {
+		token, err := p.lock(ctx, a.lockKey, a.lockWait)
+		if err != nil {
+			p.release(ctx, e, h.key, h.token, "claim")
+			return hold{}, err
 		}
+		h.lockKey, h.lockToken = a.lockKey, token
+		p.renew.hold(a.lockKey, token)
+	}
+	return h, nil
+}
+
+// runHeld runs the callbacks under the state guard with h held, then
+// settles h: the lock released, the claim completed when the callbacks
+// succeeded and released otherwise, even if ctx ends meanwhile (Stripe
+// gave up waiting, the worker is draining): without its cancellation,
+// within the store client's own timeouts.
+func (p *pipeline) runHeld(ctx context.Context, e *Event, r route, rep *Report, a attempt, h hold) error {
+	sctx := context.WithoutCancel(ctx)
+	runErr := p.guard(ctx, sctx, e, r, rep, a)
+	if h.key == "" {
 		return runErr
 	}
-	if err := store.Complete(sctx, key, claim.Token, p.c.retention); err != nil {
+	t := p.c.clock()
+	defer func() { rep.Store += since(t) }()
+	if h.lockKey != "" {
+		p.release(sctx, e, h.lockKey, h.lockToken, "object's lock")
+	}
+	if runErr != nil {
+		p.release(sctx, e, h.key, h.token, "claim")
+		return runErr
+	}
+	p.renew.drop(h.key)
+	if err := p.c.store.Complete(sctx, h.key, h.token, p.c.retention); err != nil {
 		// The callbacks succeeded: acknowledge, so that the event does not
 		// run again now, and say that a late duplicate may still get through.
 		p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: marking the event done failed; a later duplicate may run again",
 			slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "complete", Err: err}))
 	}
 	return nil
+}
+
+// release stops renewing key and releases it; what (the claim, the
+// object's lock) names it in the log when that fails.
+func (p *pipeline) release(ctx context.Context, e *Event, key, token, what string) {
+	p.renew.drop(key)
+	if err := p.c.store.Release(context.WithoutCancel(ctx), key, token); err != nil {
+		p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the "+what+" failed; it is free again once the lease expires",
+			slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
+	}
 }
 
 // dedupKey is the key of e's claim: WithDedupKey's, or the event id when
@@ -100,23 +161,27 @@ func (p *pipeline) dedupKey(e *Event) string {
 	return e.ID
 }
 
-// lockedRun runs the callbacks, under the state guard, holding the
-// object's lock if a names one.
-func (p *pipeline) lockedRun(ctx, sctx context.Context, e *Event, r route, rep *Report, a attempt) error {
-	if a.lockKey == "" {
-		return p.guard(ctx, sctx, e, r, rep, a)
+// newPipeline returns the pipeline of c and d, renewing its claims and
+// locks every third of the lease.
+func newPipeline(c *config, d *Dispatcher) *pipeline {
+	p := &pipeline{c: c, d: d}
+	p.renew = &renewals[string, string]{
+		every: max(c.lease/3, time.Millisecond),
+		renew: func(ctx context.Context, key, token string) error {
+			return c.store.Extend(ctx, key, token, c.lease)
+		},
+		lost: func(key string, err error) bool {
+			if errors.Is(err, ErrClaimLost) {
+				c.logger.LogAttrs(context.Background(), slog.LevelError, "stripewebhook: a claim or lock held by a run in flight was lost before it ended (its lease expired, and another delivery took it); the event may run twice",
+					slog.String("key", key))
+				return true
+			}
+			c.logger.LogAttrs(context.Background(), slog.LevelWarn, "stripewebhook: renewing a claim or lock failed; trying again",
+				slog.String("key", key), slog.Any("error", &StoreError{Op: "extend", Err: err}))
+			return false
+		},
 	}
-	token, err := p.lock(ctx, a.lockKey, a.lockWait)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := p.c.store.Release(sctx, a.lockKey, token); err != nil {
-			p.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: releasing the object's lock failed; it is free again once the lease expires",
-				slog.String("event_id", e.ID), slog.Any("error", &StoreError{Op: "release", Err: err}))
-		}
-	}()
-	return p.guard(ctx, sctx, e, r, rep, a)
+	return p
 }
 
 // lockPoll is how often a run checks an object's lock held elsewhere.

@@ -17,12 +17,18 @@ import (
 //     Enqueueing a message whose ID is already queued must not lose it.
 //   - Receive blocks until a message is available or ctx is done. A
 //     message received and never settled (its worker died) is received
-//     again after the engine's visibility timeout, with Attempt one higher.
+//     again after the engine's visibility timeout (VisibilityTimeout), with
+//     Attempt one higher; Extend restarts that timeout, and the Worker
+//     extends every delivery it holds each third of it, so that the
+//     timeout can be short (a crashed worker's events come back soon)
+//     while a callback runs for as long as it needs.
 //   - Each Delivery is settled once: Ack removes it; Retry makes it
-//     available again after the delay, with Attempt one higher; DeadLetter
-//     sets it aside with a reason, where DeadLetters lists it and Replay
-//     queues it again (an error matching [ErrNoDeadLetter] when none holds
-//     the event).
+//     available again after the delay, with Attempt one higher; Return
+//     makes it available again at once with the same Attempt (a worker
+//     stopping hands back what it has not started); DeadLetter sets it
+//     aside with a reason, where DeadLetters lists it and Replay queues it
+//     again as a fresh series, from Attempt 1 (an error matching
+//     [ErrNoDeadLetter] when none holds the event).
 //
 // A Queue must be safe for concurrent use. The dedup store, not the queue,
 // decides what ran: brokers forget duplicates after minutes or hours,
@@ -52,6 +58,7 @@ type Queue interface {
 	Receive(ctx context.Context) (Delivery, error)
 	DeadLetters(ctx context.Context) ([]DeadLetter, error)
 	Replay(ctx context.Context, id string) error
+	VisibilityTimeout() time.Duration // 0 for a queue that never gives a held message to another receiver
 }
 
 // Message is a verified event on its way to a worker.
@@ -65,10 +72,12 @@ type Message struct {
 // Delivery is a Message received from a Queue, to be settled once.
 type Delivery interface {
 	Message() Message
-	Attempt() int          // 1 for the first delivery
-	EnqueuedAt() time.Time // when the queue accepted the message (its lag is measured from it)
+	Attempt() int                     // 1 for the first delivery
+	EnqueuedAt() time.Time            // when the queue accepted the message (its lag is measured from it)
+	Extend(ctx context.Context) error // restart the visibility timeout
 	Ack(ctx context.Context) error
 	Retry(ctx context.Context, delay time.Duration) error
+	Return(ctx context.Context) error
 	DeadLetter(ctx context.Context, reason string) error
 }
 

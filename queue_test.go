@@ -1,10 +1,12 @@
 package stripewebhook_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -33,6 +36,8 @@ func (q *recordingQueue) Enqueue(_ context.Context, m stripewebhook.Message) err
 	q.msgs = append(q.msgs, m)
 	return nil
 }
+func (q *recordingQueue) VisibilityTimeout() time.Duration { return 0 }
+
 func (q *recordingQueue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
@@ -159,4 +164,35 @@ func TestWorkerSurvivesReceiveErrors(t *testing.T) {
 	}
 	cancel()
 	assert.NoError(t, <-done)
+}
+
+// limitedQueue is a queue whose server bounds a message.
+type limitedQueue struct {
+	recordingQueue
+	limit int64
+}
+
+func (q *limitedQueue) MaxPayload() int64 { return q.limit }
+
+// A body cap the queue cannot hold fails at start-up when it was asked
+// for, and the default cap is lowered to fit, with a warning: never a
+// delivery answered 503 for ever.
+func TestBodyCapFitsTheQueue(t *testing.T) {
+	d := stripewebhook.NewDispatcher()
+	require.NoError(t, d.HandleFunc("invoice.paid", func(context.Context, *stripewebhook.Event) error { return nil }))
+	q := &limitedQueue{limit: 64 << 10}
+	_, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithQueue(q), stripewebhook.WithMaxBodyBytes(1<<20))
+	require.ErrorIs(t, err, stripewebhook.ErrInvalidOption)
+	assert.Contains(t, err.Error(), "max_payload")
+
+	var logs bytes.Buffer
+	h, err := stripewebhook.NewHandler(d, stripewebhook.Secrets(testSecret), stripewebhook.WithQueue(q),
+		stripewebhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.NoError(t, err)
+	assert.Contains(t, logs.String(), "max_payload")
+	big := webhooktest.Fixture(t, "invoice.paid", fixture.ObjectField("description", strings.Repeat("x", 70<<10)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, webhooktest.NewRequest(t, "/webhook", big, testSecret))
+	assert.Equal(t, 413, rec.Code, "a body the queue cannot hold is refused for good")
+	assert.Empty(t, q.msgs)
 }

@@ -32,6 +32,7 @@ type Worker struct {
 	c    *config   // the Handler's (pipe.c), shared and only read
 	pipe *pipeline // the Handler's
 	wc   workerConfig
+	beat *renewals[Delivery, struct{}] // the deliveries held, their visibility extended (nil when the queue has no timeout)
 }
 
 // WorkerOption configures a [Worker].
@@ -110,14 +111,32 @@ func NewWorker(h *Handler, opts ...WorkerOption) (*Worker, error) {
 	case wc.drain <= 0:
 		return nil, fmt.Errorf("%w: worker drain timeout must be positive", ErrInvalidOption)
 	}
-	return &Worker{q: h.c.queue, c: h.c, pipe: h.pipe, wc: wc}, nil
+	w := &Worker{q: h.c.queue, c: h.c, pipe: h.pipe, wc: wc}
+	if vt := w.q.VisibilityTimeout(); vt > 0 {
+		w.beat = &renewals[Delivery, struct{}]{
+			every: max(vt/3, time.Millisecond),
+			renew: func(ctx context.Context, d Delivery, _ struct{}) error { return d.Extend(ctx) },
+			lost: func(d Delivery, err error) bool {
+				w.c.logger.LogAttrs(context.Background(), slog.LevelWarn, "stripewebhook: worker: extending a delivery's visibility failed; the queue may give it to another worker, and the dedup store keeps it from running twice",
+					slog.String("event_id", d.Message().ID), slog.Any("error", err))
+				return false
+			},
+		}
+	}
+	return w, nil
 }
 
 // Run takes events from the queue and runs them until ctx is done; then it
 // stops taking new ones, lets those in flight finish within the drain
-// timeout, and returns nil. While the queue cannot be reached, it logs and
-// tries again with backoff: an outage of the engine does not stop it. It is
-// safe to run several Workers, in one process or many, on one queue.
+// timeout, hands back to the queue those it holds and has not started, and
+// returns nil. While the queue cannot be reached, it logs and tries again
+// with backoff: an outage of the engine does not stop it. It is safe to run
+// several Workers, in one process or many, on one queue.
+//
+// An event whose object is busy (another of its events runs here, or holds
+// its lock elsewhere) or whose claim is held elsewhere waits without a
+// worker slot, its visibility kept, and spends no attempt: the slots run
+// the events that are ready. See schedule.
 func (w *Worker) Run(ctx context.Context) error {
 	// The callbacks run under runCtx: cancelled only once the drain
 	// timeout has passed after ctx is done.
@@ -129,72 +148,49 @@ func (w *Worker) Run(ctx context.Context) error {
 	})
 	defer stop()
 
+	s := newSchedule(w, ctx, runCtx)
 	var wg sync.WaitGroup
 	for range w.wc.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			failures := 0
-			for ctx.Err() == nil {
-				d, err := w.q.Receive(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					failures++
-					w.c.logger.LogAttrs(ctx, slog.LevelError, "stripewebhook: worker: receiving from the queue failed; retrying",
-						slog.Int("failures", failures), slog.Any("error", err))
-					select {
-					case <-ctx.Done():
-					case <-time.After(w.backoffFor(failures)):
-					}
-					continue
-				}
-				failures = 0
-				w.process(runCtx, d)
-			}
-		}()
+		wg.Go(func() { s.receive() })
 	}
+	wg.Go(func() { s.poll() })
 	wg.Wait()
+	s.wait() // the runs that started after a poll
+	s.handBack()
 	return nil
 }
 
-// process runs one delivery through the pipeline and settles it: an ack
-// when the callbacks succeeded or the event was done already, a retry when
-// the claim is held elsewhere, the store or the object's lock failed, or a
-// callback failed before the last attempt, the dead letter after it.
-func (w *Worker) process(ctx context.Context, d Delivery) {
-	m := d.Message()
-	e, err := ParseEvent(m.Payload)
-	if err != nil {
-		w.settle(ctx, d, w.deadLetter(ctx, d, "invalid payload: "+err.Error()))
-		return
-	}
-	e.Secret = m.Secret
+// step runs j: its claim and its object's lock taken without waiting, its
+// callbacks, its settlement. It returns false when j must wait (its object
+// busy, its claim held elsewhere), holding nothing.
+func (w *Worker) step(ctx context.Context, j *job) bool {
 	sctx := context.WithoutCancel(ctx) // settle even if the run was cut
+	d, e := j.d, j.e
 	start := time.Now()
 	var rep Report
-	err = w.pipe.deliver(ctx, e, w.pipe.d.route(string(e.Type)), &rep, attempt{
-		lockKey:    lockPrefix + m.Key,
-		lockWait:   w.c.lease,
+	a := attempt{
+		lockKey:    lockPrefix + j.key,
 		number:     d.Attempt(),
 		last:       d.Attempt() >= w.wc.maxAttempts,
 		enqueuedAt: d.EnqueuedAt(),
-	})
+	}
+	h, err := w.pipe.acquire(ctx, e, &rep, a)
 	var lockErr *LockError
+	switch {
+	case errors.Is(err, ErrInProgress), errors.As(err, &lockErr) && lockErr.Err == nil:
+		return false // held elsewhere: not an attempt
+	case err == nil:
+		err = w.pipe.runHeld(ctx, e, w.pipe.d.route(string(e.Type)), &rep, a, h)
+	case err == errDuplicate:
+		err = nil
+	}
 	switch {
 	case err == nil:
 		w.c.logger.LogAttrs(ctx, slog.LevelDebug, "stripewebhook: worker: event processed",
 			slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.Int("attempt", d.Attempt()),
 			slog.String("outcome", string(rep.Outcome)), slog.Duration("duration", time.Since(start)))
 		w.settle(ctx, d, d.Ack(sctx))
-	case errors.Is(err, ErrInProgress): // a synchronous delivery or another worker has it
-		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
-	case errors.As(err, &lockErr):
-		w.c.logger.LogAttrs(ctx, slog.LevelDebug, "stripewebhook: worker: object busy; retrying",
-			slog.String("event_id", e.ID), slog.Any("error", err))
-		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
-	case errors.Is(err, ErrAbandoned): // the drain timeout passed before the claim
+	case errors.As(err, &lockErr), errors.Is(err, ErrAbandoned): // the store failed taking the lock; the drain timeout passed before the claim
 		w.settle(ctx, d, d.Retry(sctx, w.wc.backoff))
 	case errors.Is(err, ErrStoreUnavailable):
 		w.c.logger.LogAttrs(ctx, slog.LevelWarn, "stripewebhook: worker: dedup store unavailable; retrying",
@@ -207,6 +203,7 @@ func (w *Worker) process(ctx context.Context, d Delivery) {
 			slog.String("event_id", e.ID), slog.String("event_type", string(e.Type)), slog.Int("attempt", d.Attempt()), slog.String("error", err.Error()))
 		w.settle(ctx, d, d.Retry(sctx, w.backoffFor(d.Attempt())))
 	}
+	return true
 }
 
 func (w *Worker) deadLetter(ctx context.Context, d Delivery, reason string) error {

@@ -12,7 +12,8 @@
 // Layout, all durable, for a queue named N: the quorum queue N holds the
 // events; the classic queue N.dead holds the dead letters; a retry waits in
 // N.delay.<ms> (a classic queue whose messages expire after ms, power-of-two
-// buckets, into N) and comes back with its attempt count in a header.
+// buckets, eight per doubling, into N) and comes back with its attempt count
+// in a header.
 //
 // RabbitMQ has no visibility timeout of its own (an unsettled message comes
 // back only when its channel closes): the Queue puts an event it handed to a
@@ -35,7 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -49,8 +50,14 @@ import (
 
 // Defaults.
 const (
-	DefaultName              = "stripewebhook"
-	DefaultVisibilityTimeout = 5 * time.Minute
+	DefaultName = "stripewebhook"
+	// DefaultVisibilityTimeout is short because the Worker extends the
+	// visibility of every event it holds each third of it: a killed
+	// worker's events run again within it (or sooner: the broker puts them
+	// back when the connection drops), while a callback runs for as long as
+	// it needs, up to RabbitMQ's consumer_timeout (30 min by default), past
+	// which the broker closes the channel and puts the event back.
+	DefaultVisibilityTimeout = 30 * time.Second
 )
 
 // Headers of the queued messages.
@@ -94,9 +101,10 @@ type config struct {
 // WithName replaces DefaultName, to share a broker between applications.
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
-// WithVisibilityTimeout sets how long a received event may stay unsettled before it
-// is put back for another worker (default DefaultVisibilityTimeout): longer than the
-// slowest callback.
+// WithVisibilityTimeout sets how long a received event may stay unsettled,
+// unextended, before it is put back for another worker (default
+// DefaultVisibilityTimeout): the Worker extends the events it holds each
+// third of it.
 func WithVisibilityTimeout(d time.Duration) Option { return func(c *config) { c.ackWait = d } }
 
 // Dialer opens a connection to the broker, within ctx. Its errors must not
@@ -168,8 +176,11 @@ func (q *Queue) Delete(ctx context.Context) error {
 		return fmt.Errorf("amqpqueue: delete: %w", err)
 	}
 	names := []string{q.name, q.name + ".dead"}
-	for shift := range maxDelayShift + 1 {
-		names = append(names, q.delayName(time.Duration(1<<shift)*time.Millisecond))
+	last := time.Duration(0)
+	for k := range maxDelayShift*bucketsPerDoubling + 1 {
+		if b := bucketAt(k); b != last {
+			names, last = append(names, q.delayName(b)), b
+		}
 	}
 	for _, name := range names {
 		if _, err := ch.QueueDelete(name, false, false, false); err != nil {
@@ -329,7 +340,9 @@ func (q *Queue) deliver(ch *amqp.Channel, msg amqp.Delivery) *delivery {
 	attempts, _ := msg.Headers[hdrAttempts].(int32)
 	redelivered, _ := msg.Headers["x-delivery-count"].(int64) // quorum queues count the returns
 	d := &delivery{q: q, ch: ch, msg: msg, attempt: int(attempts) + int(redelivered) + 1}
+	d.mu.Lock() // the timer's settle must see it set
 	d.timer = time.AfterFunc(q.ackWait, func() { d.settle(func() error { return ch.Nack(msg.DeliveryTag, false, true) }) })
+	d.mu.Unlock()
 	return d
 }
 
@@ -374,6 +387,27 @@ func (d *delivery) Ack(context.Context) error {
 	return d.settle(func() error { return d.ch.Ack(d.msg.DeliveryTag, false) })
 }
 
+// Extend restarts the visibility timeout.
+func (d *delivery) Extend(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return errExpired
+	}
+	d.timer.Reset(d.q.ackWait)
+	return nil
+}
+
+// Return publishes the event back to the queue with the attempts made so
+// far (confirmed), then removes this delivery: a nack would count one.
+func (d *delivery) Return(ctx context.Context) error {
+	return d.moveTo(ctx, d.q.name, amqp.Table{hdrAttempts: int32(d.attempt - 1)})
+}
+
+// VisibilityTimeout is how long a received event may stay unsettled,
+// unextended, before the Queue puts it back.
+func (q *Queue) VisibilityTimeout() time.Duration { return q.ackWait }
+
 // Retry publishes the event to the delay queue of the bucket of delay
 // (confirmed), then removes it: it comes back to the queue after the delay.
 func (d *delivery) Retry(ctx context.Context, delay time.Duration) error {
@@ -417,11 +451,21 @@ func (d *delivery) moveTo(ctx context.Context, key string, extra amqp.Table) err
 	})
 }
 
-// delayBucket rounds delay up to a power of two of milliseconds, so that a
-// few delay queues serve every backoff.
+// bucketsPerDoubling is how finely the delays are bucketed: eight buckets
+// per doubling keep each delay within 5 % of the worker's, its jitter
+// included, so that events failing together are not retried together.
+const bucketsPerDoubling = 8
+
+// delayBucket rounds delay to the nearest of the delay queues' delays
+// (2^(k/8) ms), so that a few hundred queues serve every backoff.
 func delayBucket(delay time.Duration) time.Duration {
 	ms := min(max(delay.Milliseconds(), 1), 1<<maxDelayShift)
-	return time.Duration(uint64(1)<<bits.Len64(uint64(ms-1))) * time.Millisecond
+	return bucketAt(int(math.Round(bucketsPerDoubling * math.Log2(float64(ms)))))
+}
+
+// bucketAt is the delay of bucket k.
+func bucketAt(k int) time.Duration {
+	return time.Duration(math.Round(math.Exp2(float64(k)/bucketsPerDoubling))) * time.Millisecond
 }
 
 // delayName is the name of the delay queue of a bucket.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,8 @@ func TestChannelErrorRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.QueueDeclare(ns+".delay.16", true, false, false, false, amqp.Table{"x-message-ttl": int64(5)}); err != nil {
+	bucket := strconv.FormatInt(amqpqueue.DelayBucket(10*time.Millisecond).Milliseconds(), 10)
+	if _, err := ch.QueueDeclare(ns+".delay."+bucket, true, false, false, false, amqp.Table{"x-message-ttl": int64(5)}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -147,14 +149,30 @@ func TestChannelErrorRecovers(t *testing.T) {
 	}
 }
 
+// The delay buckets keep each delay within 5 % (its jitter with it: the
+// delays a worker draws for events failing together land in distinct
+// buckets), from a millisecond to the longest.
 func TestDelayBucket(t *testing.T) {
 	for delay, want := range map[time.Duration]time.Duration{
-		0: time.Millisecond, time.Millisecond: time.Millisecond, 10 * time.Millisecond: 16 * time.Millisecond,
-		time.Second: 1024 * time.Millisecond, 1024 * time.Millisecond: 1024 * time.Millisecond,
-		10 * time.Minute: 1 << 20 * time.Millisecond, 365 * 24 * time.Hour: 1 << 31 * time.Millisecond,
+		0: time.Millisecond, time.Millisecond: time.Millisecond, 1024 * time.Millisecond: 1024 * time.Millisecond,
+		365 * 24 * time.Hour: 1 << 31 * time.Millisecond,
 	} {
 		if got := amqpqueue.DelayBucket(delay); got != want {
 			t.Errorf("%v: bucket %v, want %v", delay, got, want)
 		}
+	}
+	buckets := map[time.Duration]bool{}
+	for ms := 20; ms <= 1<<30; ms = ms*21/20 + 1 {
+		delay := time.Duration(ms) * time.Millisecond
+		got := amqpqueue.DelayBucket(delay)
+		if ratio := float64(got) / float64(delay); ratio < 0.95 || ratio > 1.05 {
+			t.Errorf("%v: bucket %v, %.3f of it", delay, got, ratio)
+		}
+		if delay >= time.Second && delay < 2*time.Second {
+			buckets[got] = true
+		}
+	}
+	if len(buckets) < 7 {
+		t.Errorf("delays from 1 s to 2 s fall in %d buckets, want 8", len(buckets))
 	}
 }

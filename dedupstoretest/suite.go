@@ -55,6 +55,7 @@ type Config struct {
 func Run(t *testing.T, c Config) {
 	t.Run("Semantics", func(t *testing.T) { Semantics(t, c.New(t)) })
 	t.Run("LeaseExpiry", func(t *testing.T) { LeaseExpiry(t, c.New(t)) })
+	t.Run("Extend", func(t *testing.T) { Extend(t, c.New(t)) })
 	t.Run("Retention", func(t *testing.T) { Retention(t, c.New(t)) })
 	t.Run("ConcurrentClaims", func(t *testing.T) { ConcurrentClaims(t, c.New(t)) })
 	t.Run("Replicas", func(t *testing.T) { Replicas(t, c.New(t)) })
@@ -335,6 +336,48 @@ func LeaseExpiry(t *testing.T, s stripewebhook.Store) {
 	time.Sleep(lease + 400*time.Millisecond)
 	mustNil(t, "Complete after the lease, unreplaced", s.Complete(ctx, k2, tok, time.Hour))
 	claim(t, s, k2, time.Minute, stripewebhook.Done)
+}
+
+// Extend checks that a claim renewed before its lease ends is still held
+// after it, that only its holder renews it, that a claim lost to another
+// or done cannot be renewed, and that a renewed claim completes.
+func Extend(t *testing.T, s stripewebhook.Store) {
+	ctx := context.Background()
+	const lease = 400 * time.Millisecond
+	k := Key(t)
+	tok := claim(t, s, k, lease, stripewebhook.Claimed)
+	for range 3 { // held for 3 leases' worth of time by renewals
+		time.Sleep(lease / 2)
+		mustNil(t, "Extend by the holder", s.Extend(ctx, k, tok, lease))
+		claim(t, s, k, lease, stripewebhook.InProgress)
+	}
+	if err := s.Extend(ctx, k, "not-"+tok, lease); !errors.Is(err, stripewebhook.ErrClaimLost) {
+		t.Fatalf("Extend with a foreign token = %v, want ErrClaimLost", err)
+	}
+	mustNil(t, "Complete after renewals", s.Complete(ctx, k, tok, time.Hour))
+	if err := s.Extend(ctx, k, tok, lease); !errors.Is(err, stripewebhook.ErrClaimLost) {
+		t.Fatalf("Extend of a completed claim = %v, want ErrClaimLost", err)
+	}
+	claim(t, s, k, lease, stripewebhook.Done)
+
+	// Renewed too late: another took the key, and the first holder's
+	// renewal must not take it back.
+	k2 := Key(t)
+	old := claim(t, s, k2, lease, stripewebhook.Claimed)
+	time.Sleep(lease + 400*time.Millisecond)
+	cur := claim(t, s, k2, time.Minute, stripewebhook.Claimed)
+	if err := s.Extend(ctx, k2, old, time.Minute); !errors.Is(err, stripewebhook.ErrClaimLost) {
+		t.Fatalf("Extend by the replaced holder = %v, want ErrClaimLost", err)
+	}
+	mustNil(t, "Extend by the new holder", s.Extend(ctx, k2, cur, time.Minute))
+
+	// Renewed late but unreplaced: still the holder's, held again.
+	k3 := Key(t)
+	tok3 := claim(t, s, k3, lease, stripewebhook.Claimed)
+	time.Sleep(lease + 400*time.Millisecond)
+	mustNil(t, "Extend after the lease, unreplaced", s.Extend(ctx, k3, tok3, time.Minute))
+	claim(t, s, k3, time.Minute, stripewebhook.InProgress)
+	mustNil(t, "Complete after a late renewal", s.Complete(ctx, k3, tok3, time.Hour))
 }
 
 // Retention checks that a completed key is done for its retention and

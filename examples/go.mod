@@ -15,6 +15,7 @@ require (
 	github.com/stripewebhook/stripewebhook/pgstore v0.1.0
 	github.com/stripewebhook/stripewebhook/queueurl v0.1.0
 	github.com/stripewebhook/stripewebhook/redisstore v0.1.0
+	github.com/stripewebhook/stripewebhook/sqlitestore v0.1.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
 )

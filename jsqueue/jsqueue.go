@@ -41,8 +41,12 @@ import (
 
 // Defaults.
 const (
-	DefaultName              = "STRIPEWEBHOOK" // the stream; its subjects are stripewebhook.events and .dead
-	DefaultVisibilityTimeout = 5 * time.Minute
+	DefaultName = "STRIPEWEBHOOK" // the stream; its subjects are stripewebhook.events and .dead
+	// DefaultVisibilityTimeout is short because the Worker extends the
+	// visibility of every event it holds (an in-progress ack each third of
+	// it): a killed worker's events run again within it, while a callback
+	// runs for as long as it needs.
+	DefaultVisibilityTimeout = 30 * time.Second
 )
 
 // Headers of the queued messages.
@@ -53,6 +57,7 @@ const (
 	hdrReason   = "Stripewebhook-Reason"
 	hdrAttempts = "Stripewebhook-Attempts"
 	hdrAt       = "Stripewebhook-At"
+	hdrBase     = "Stripewebhook-Attempt-Base" // attempts made before a Return put the message back as a new one
 )
 
 // Queue is a stripewebhook.Queue on JetStream. It is safe for concurrent
@@ -62,6 +67,7 @@ type Queue struct {
 	events, dead    string // subjects
 	stream, deadStr string
 	consumer        jetstream.Consumer
+	ackWait         time.Duration
 	publish         *groupcommit.Batcher[*nats.Msg]
 	closed          atomic.Bool
 }
@@ -100,9 +106,10 @@ func WithName(name string) Option {
 	return func(c *config) { c.stream, c.subject = name, strings.ToLower(name) }
 }
 
-// WithVisibilityTimeout sets how long a received event may stay unsettled before it
-// is delivered again (default DefaultVisibilityTimeout): longer than the slowest
-// callback.
+// WithVisibilityTimeout sets how long a received event may stay unsettled,
+// unextended, before it is delivered again (default
+// DefaultVisibilityTimeout): the Worker extends the events it holds each
+// third of it.
 func WithVisibilityTimeout(d time.Duration) Option { return func(c *config) { c.ackWait = d } }
 
 // New creates or updates the streams and the consumer, and returns the
@@ -120,7 +127,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, e
 	case c.ackWait <= 0:
 		return nil, fmt.Errorf("%w: jsqueue.WithVisibilityTimeout(%v): must be positive", stripewebhook.ErrInvalidOption, c.ackWait)
 	}
-	q := &Queue{js: js, events: c.subject + ".events", dead: c.subject + ".dead", stream: c.stream, deadStr: c.stream + "_DEAD"}
+	q := &Queue{js: js, events: c.subject + ".events", dead: c.subject + ".dead", stream: c.stream, deadStr: c.stream + "_DEAD", ackWait: c.ackWait}
 	q.publish = groupcommit.New(maxBatch, q.publishBatch)
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: q.stream, Subjects: []string{q.events}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
@@ -217,13 +224,36 @@ func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jsqueue: receive: %w", err)
 		}
-		return &delivery{q: q, msg: msg, attempt: int(md.NumDelivered), at: md.Timestamp}, nil
+		base, _ := strconv.Atoi(msg.Headers().Get(hdrBase))
+		return &delivery{q: q, msg: msg, seq: md.Sequence.Stream, attempt: base + int(md.NumDelivered), at: md.Timestamp}, nil
 	}
 }
+
+// headerRoom is what the Queue keeps of the server's max_payload for the
+// headers it adds to an event (its id twice, its key, the secret's name).
+const headerRoom = 4 << 10
+
+// MaxPayload is the largest event the Queue can publish: the server's
+// max_payload (1 MiB by default), which counts the headers, less what its
+// headers take. A Handler with this queue keeps its body cap within it
+// (see stripewebhook.WithQueue); raise max_payload in nats-server's
+// configuration to take larger bodies.
+func (q *Queue) MaxPayload() int64 {
+	if nc := q.js.Conn(); nc != nil {
+		if m := nc.MaxPayload(); m > headerRoom {
+			return m - headerRoom
+		}
+	}
+	return 0
+}
+
+// VisibilityTimeout is the consumer's ack wait.
+func (q *Queue) VisibilityTimeout() time.Duration { return q.ackWait }
 
 type delivery struct {
 	q       *Queue
 	msg     jetstream.Msg
+	seq     uint64 // in the stream
 	attempt int
 	at      time.Time
 }
@@ -239,6 +269,27 @@ func (d *delivery) EnqueuedAt() time.Time          { return d.at }
 // Ack removes the event, confirmed by the server.
 func (d *delivery) Ack(ctx context.Context) error { return d.msg.DoubleAck(ctx) }
 
+// Extend restarts the ack wait (an in-progress ack).
+func (d *delivery) Extend(context.Context) error { return d.msg.InProgress() }
+
+// Return publishes the event again, as a new message that carries the
+// attempts made so far, then removes this one: a nak would count a
+// delivery.
+func (d *delivery) Return(ctx context.Context) error {
+	msg := nats.NewMsg(d.q.events)
+	msg.Data = d.msg.Data()
+	for k, v := range d.msg.Headers() {
+		msg.Header[k] = v
+	}
+	msg.Header.Set(hdrBase, strconv.Itoa(d.attempt-1))
+	// A new message id: the original is still in the duplicate window.
+	msg.Header.Set(jetstream.MsgIDHeader, d.msg.Headers().Get(hdrID)+"/return/"+strconv.FormatUint(d.seq, 10))
+	if _, err := d.q.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("jsqueue: return: %w", err)
+	}
+	return d.msg.DoubleAck(ctx)
+}
+
 // Retry delivers the event again after delay.
 func (d *delivery) Retry(_ context.Context, delay time.Duration) error {
 	return d.msg.NakWithDelay(delay)
@@ -249,7 +300,7 @@ func (d *delivery) DeadLetter(ctx context.Context, reason string) error {
 	dl := nats.NewMsg(d.q.dead)
 	dl.Data = d.msg.Data()
 	for k, v := range d.msg.Headers() {
-		if k != jetstream.MsgIDHeader {
+		if k != jetstream.MsgIDHeader && k != hdrBase {
 			dl.Header[k] = v
 		}
 	}

@@ -191,6 +191,7 @@ func (downStore) Claim(context.Context, string, time.Duration) (stripewebhook.Cl
 }
 func (downStore) Complete(context.Context, string, string, time.Duration) error { return errDown }
 func (downStore) Release(context.Context, string, string) error                 { return errDown }
+func (downStore) Extend(context.Context, string, string, time.Duration) error   { return errDown }
 
 // BenchmarkObserver: the request path without an observer, with a no-op
 // one, and with this package's on the OpenTelemetry SDK: metrics only (a

@@ -72,8 +72,8 @@ type Store struct {
 	db           DB
 	table, state string // sanitized identifiers: the claims', the state marks'
 
-	claimSQL, completeSQL, releaseSQL, cleanupSQL string
-	lastAppliedSQL, advanceSQL                    string
+	claimSQL, completeSQL, extendSQL, releaseSQL, cleanupSQL string
+	lastAppliedSQL, advanceSQL                               string
 }
 
 var _ stripewebhook.StateStore = (*Store)(nil)
@@ -124,6 +124,12 @@ SELECT (SELECT token FROM claimed), (SELECT done FROM ` + t + ` WHERE key = $1)`
 VALUES ($1, $2, true, now() + $3::bigint * interval '1 millisecond', now())
 ON CONFLICT (key) DO UPDATE
 	SET done = true, expires_at = EXCLUDED.expires_at, completed_at = now()
+	WHERE d.token = EXCLUDED.token AND NOT d.done
+RETURNING true`,
+		extendSQL: `INSERT INTO ` + t + ` AS d (key, token, done, expires_at)
+VALUES ($1, $2, false, now() + $3::bigint * interval '1 millisecond')
+ON CONFLICT (key) DO UPDATE
+	SET expires_at = EXCLUDED.expires_at
 	WHERE d.token = EXCLUDED.token AND NOT d.done
 RETURNING true`,
 		releaseSQL: `DELETE FROM ` + t + ` WHERE key = $1 AND token = $2 AND NOT done`,
@@ -253,6 +259,19 @@ func (s *Store) Complete(ctx context.Context, key, token string, retention time.
 	}
 	if err != nil {
 		return fmt.Errorf("pgstore: complete: %w", err)
+	}
+	return nil
+}
+
+// Extend implements stripewebhook.Store.
+func (s *Store) Extend(ctx context.Context, key, token string, lease time.Duration) error {
+	var ok bool
+	err := s.db.QueryRow(ctx, s.extendSQL, storedKey(key), token, max(lease.Milliseconds(), 1)).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return stripewebhook.ErrClaimLost
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: extend: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@
 package queuetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,10 @@ type Config struct {
 	// (default three AckWaits and 5 s), for engines that rescue on an
 	// interval of their own.
 	Redelivery time.Duration
+	// Handback bounds how long a returned delivery may take to reach
+	// another receiver (default 5 s), for engines whose idle instances
+	// fetch ahead and pass it between them (River).
+	Handback time.Duration
 	// Backend is the engine's host:port; with OpenVia the suite puts a TCP
 	// proxy in front of it to cut the engine off and bring it back.
 	Backend string
@@ -52,6 +57,10 @@ type Config struct {
 func Run(t *testing.T, c Config) {
 	t.Run("DurableAcceptance", func(t *testing.T) { DurableAcceptance(t, c) })
 	t.Run("RedeliveryAfterKilledWorker", func(t *testing.T) { RedeliveryAfterKilledWorker(t, c) })
+	t.Run("ExtendAndReturn", func(t *testing.T) { ExtendAndReturn(t, c) })
+	t.Run("HoldPastLeaseAndVisibility", func(t *testing.T) { HoldPastLeaseAndVisibility(t, c) })
+	t.Run("ClaimHeldElsewhere", func(t *testing.T) { ClaimHeldElsewhere(t, c) })
+	t.Run("BusyObject", func(t *testing.T) { BusyObject(t, c) })
 	t.Run("ExactlyOnce", func(t *testing.T) { ExactlyOnce(t, c) })
 	t.Run("DeadLetter", func(t *testing.T) { DeadLetterAndReplay(t, c) })
 	t.Run("PerObjectSerialisation", func(t *testing.T) { PerObjectSerialisation(t, c) })
@@ -240,6 +249,163 @@ func RedeliveryAfterKilledWorker(t *testing.T, c Config) {
 	}
 }
 
+// ExtendAndReturn: a delivery extended before each visibility timeout
+// stays with its receiver for several timeouts; returned, it is at once
+// another receiver's, with the same attempt.
+func ExtendAndReturn(t *testing.T, c Config) {
+	ns := Namespace(t)
+	q, other := c.Open(t, ns), c.Open(t, ns)
+	if got := q.VisibilityTimeout(); got != c.AckWait {
+		t.Fatalf("VisibilityTimeout() = %v, want the %v configured", got, c.AckWait)
+	}
+	p := events(t, ns, 1)[0]
+	ctx := context.Background()
+	if err := q.Enqueue(ctx, stripewebhook.Message{ID: idOf(t, p), Key: "k", Payload: p}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := q.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan stripewebhook.Delivery, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if d, err := other.Receive(rctx); err == nil {
+			got <- d
+		}
+	}()
+	hold := c.Redelivery
+	if hold == 0 {
+		hold = c.AckWait * 3
+	}
+	for end := time.Now().Add(hold); time.Now().Before(end); {
+		time.Sleep(c.AckWait / 4)
+		if err := first.Extend(ctx); err != nil {
+			t.Fatalf("Extend: %v", err)
+		}
+		select {
+		case d := <-got:
+			t.Fatalf("%s delivered again (attempt %d) while its receiver extended it", d.Message().ID, d.Attempt())
+		default:
+		}
+	}
+	if err := first.Return(ctx); err != nil {
+		t.Fatalf("Return: %v", err)
+	}
+	handback := cmp.Or(c.Handback, 5*time.Second)
+	var second stripewebhook.Delivery
+	select {
+	case second = <-got:
+	case <-time.After(handback):
+		t.Fatalf("a returned delivery was not received again within %v", handback)
+	}
+	if second.Message().ID != first.Message().ID || second.Attempt() != first.Attempt() || string(second.Message().Payload) != string(p) {
+		t.Fatalf("returned %s attempt %d, received %s attempt %d", first.Message().ID, first.Attempt(), second.Message().ID, second.Attempt())
+	}
+	if err := second.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// HoldPastLeaseAndVisibility: events about one object whose runs, one
+// after another, last longer than the dedup lease and the visibility
+// timeout, on two workers: each succeeds once, at its first attempt.
+func HoldPastLeaseAndVisibility(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	const n = 6
+	a.slow = c.AckWait / 2 // n runs: three visibility timeouts and leases
+	d := a.dispatcher()
+	lease := stripewebhook.WithLease(c.AckWait)
+	h := handler(t, d, c.Open(t, ns), store, lease)
+	evs := events(t, ns, n)
+	for i := range evs {
+		evs[i] = webhooktest.Vary(t, evs[i], fixture.ObjectField("id", "in_held_"+ns))
+		if code := deliver(t, h, evs[i]); code != 200 {
+			t.Fatalf("enqueue: %d", code)
+		}
+	}
+	for range 2 {
+		startWorker(t, handler(t, d, c.Open(t, ns), store, lease), stripewebhook.WithConcurrency(2))
+	}
+	for _, p := range evs {
+		id := idOf(t, p)
+		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
+	}
+	time.Sleep(c.AckWait) // what a lost visibility would deliver again
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range evs {
+		if id := idOf(t, p); a.ok[id] != 1 || a.attempts[id] != 1 {
+			t.Errorf("%s: %d runs, %d succeeded; want one", id, a.attempts[id], a.ok[id])
+		}
+	}
+	if a.maxIn != 1 {
+		t.Errorf("%d events about one object ran at once", a.maxIn)
+	}
+}
+
+// ClaimHeldElsewhere: an event whose claim another replica holds (here, a
+// crashed one's, until its lease ends) waits for it without spending
+// attempts: with two attempts, its first real failure is retried and the
+// retry succeeds, instead of going to the dead letter.
+func ClaimHeldElsewhere(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	a.fail = func(_ string, attempt int) bool { return attempt == 1 }
+	p := events(t, ns, 1)[0]
+	id := idOf(t, p)
+	if _, err := store.Claim(context.Background(), id, 2*c.AckWait); err != nil {
+		t.Fatal(err)
+	}
+	d := a.dispatcher()
+	q := c.Open(t, ns)
+	h := handler(t, d, q, store)
+	if code := deliver(t, h, p); code != 200 {
+		t.Fatalf("enqueue: %d", code)
+	}
+	startWorker(t, handler(t, d, c.Open(t, ns), store), stripewebhook.WithMaxAttempts(2))
+	eventually(t, id+" succeeded", func() bool { return a.succeeded(id) == 1 })
+	if dead, err := q.DeadLetters(context.Background()); err != nil || len(dead) != 0 {
+		t.Fatalf("dead letters: %v %v: waiting for the claim spent attempts", dead, err)
+	}
+}
+
+// BusyObject: while a line of events about one object runs, one at a
+// time, events about other objects run beside it: each is done before the
+// line is a third through.
+func BusyObject(t *testing.T, c Config) {
+	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
+	a.slow = 40 * time.Millisecond
+	d := a.dispatcher()
+	h := handler(t, d, c.Open(t, ns), store)
+	busy := events(t, ns+"b", 30)
+	for i := range busy {
+		busy[i] = webhooktest.Vary(t, busy[i], fixture.ObjectField("id", "in_busy_"+ns))
+	}
+	others := events(t, ns+"o", 5)
+	for _, p := range append(busy, others...) {
+		if code := deliver(t, h, p); code != 200 {
+			t.Fatalf("enqueue: %d", code)
+		}
+	}
+	startWorker(t, handler(t, d, c.Open(t, ns), store), stripewebhook.WithConcurrency(2))
+	for _, p := range others {
+		id := idOf(t, p)
+		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
+	}
+	done := 0
+	for _, p := range busy {
+		done += a.succeeded(idOf(t, p))
+	}
+	if done > len(busy)/3 {
+		t.Fatalf("the other objects' events ran only after %d of the busy object's %d", done, len(busy))
+	}
+	for _, p := range busy {
+		id := idOf(t, p)
+		eventually(t, id+" ran", func() bool { return a.succeeded(id) == 1 })
+	}
+}
+
 // ExactlyOnce: four handler instances, two workers, every event delivered
 // three times at once to varying instances, a third of the callbacks
 // failing on their first run: every delivery gets 200 and every event
@@ -286,8 +452,8 @@ func ExactlyOnce(t *testing.T, c Config) {
 }
 
 // DeadLetterAndReplay: an event that fails every attempt goes to the dead
-// letter with its error after the maximum attempts; replayed once the
-// callback is fixed, it runs once.
+// letter with its error after the maximum attempts; a replay is a fresh
+// series of attempts; replayed once the callback is fixed, it runs once.
 func DeadLetterAndReplay(t *testing.T, c Config) {
 	ns, store, a := Namespace(t), stripewebhook.NewMemoryStore(0), newApp()
 	var broken atomic.Bool
@@ -322,6 +488,21 @@ func DeadLetterAndReplay(t *testing.T, c Config) {
 	if len(runs) != 3 || runs[0].Attempt != 1 || runs[2].Attempt != 3 || runs[0].Outcome != stripewebhook.OutcomeFailed ||
 		runs[2].Outcome != stripewebhook.OutcomeDeadLettered || runs[0].QueueLag <= 0 || runs[2].QueueLag < runs[0].QueueLag {
 		t.Fatalf("observed runs %+v", runs)
+	}
+	// A replay is a fresh series: three attempts again, still broken.
+	if err := q.Replay(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the replayed event in the dead letter again", func() bool {
+		var err error
+		dead, err = q.DeadLetters(context.Background())
+		return err == nil && len(dead) == 1
+	})
+	a.mu.Lock()
+	attempts = a.attempts[id]
+	a.mu.Unlock()
+	if attempts != 6 || dead[0].Attempts != 3 {
+		t.Fatalf("after a replay: %d runs in all and %d attempts in the dead letter; want 6 and 3 (a fresh series)", attempts, dead[0].Attempts)
 	}
 	broken.Store(false)
 	if err := q.Replay(context.Background(), id); err != nil {

@@ -124,29 +124,50 @@ func migrated[TTx any](ctx context.Context, q *rivqueue.Queue[TTx], err error, c
 
 func openSQLite(ctx context.Context, u *url.URL, create bool) (stripewebhook.Queue, func(), error) {
 	opts := riverOptions(u)
-	path := u.Opaque // sqlite:queue.db
-	if path == "" {
-		path = u.Host + u.Path // sqlite://queue.db, sqlite:///var/lib/queue.db
-	}
-	if path == "" {
-		return nil, nil, fmt.Errorf("sqlite:// needs a file path")
-	}
-	if _, err := os.Stat(path); err != nil && !create {
-		return nil, nil, fmt.Errorf("SQLite file %s: %w", path, err)
-	}
-	// The file keeps every payload (customers' names, emails): readable by
-	// its owner only. SQLite gives the -wal and -shm files its mode.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("SQLite file %s: %w", path, err)
-	}
-	f.Close()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	db, path, err := sqliteDB(u, create)
 	if err != nil {
 		return nil, nil, err
 	}
 	q, err := rivqueue.NewSQLite(db, opts...)
 	return migrated(ctx, q, err, func() { db.Close() }, "SQLite file "+path)
+}
+
+// SQLite opens the database file that a sqlite:// URL names (its query,
+// such as ?queue=, is the queue's and ignored here) the way Open does:
+// created if missing, readable by its owner only, in WAL mode with a busy
+// timeout. It is how the example keeps its dedup store (sqlitestore) in
+// its queue's file. The caller closes db.
+func SQLite(raw string) (db *sql.DB, path string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "sqlite" {
+		return nil, "", fmt.Errorf("not a sqlite:// URL")
+	}
+	return sqliteDB(u, true)
+}
+
+func sqliteDB(u *url.URL, create bool) (*sql.DB, string, error) {
+	path := u.Opaque // sqlite:queue.db
+	if path == "" {
+		path = u.Host + u.Path // sqlite://queue.db, sqlite:///var/lib/queue.db
+	}
+	if path == "" {
+		return nil, "", fmt.Errorf("sqlite:// needs a file path")
+	}
+	if _, err := os.Stat(path); err != nil && !create {
+		return nil, "", fmt.Errorf("SQLite file %s: %w", path, err)
+	}
+	// The file keeps every payload (customers' names, emails): readable by
+	// its owner only. SQLite gives the -wal and -shm files its mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, "", fmt.Errorf("SQLite file %s: %w", path, err)
+	}
+	f.Close()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return nil, "", err
+	}
+	return db, path, nil
 }
 
 func openJetStream(ctx context.Context, u *url.URL) (stripewebhook.Queue, func(), error) {

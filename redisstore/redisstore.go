@@ -93,6 +93,16 @@ end
 return 0
 `)
 
+// extend: 1 renewed, 0 the claim is someone else's or done.
+var extendScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false or v == 'c:' .. ARGV[1] then
+  redis.call('SET', KEYS[1], 'c:' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == 'c:' .. ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -171,6 +181,35 @@ func (s *Store) Complete(ctx context.Context, key, token string, retention time.
 	n, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, token, max(retention.Milliseconds(), 1)).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: complete: %w", err)
+	}
+	if n == 0 {
+		return stripewebhook.ErrClaimLost
+	}
+	return nil
+}
+
+// Persistent reports whether the server keeps its data on disk (an
+// append-only file, or RDB snapshots): a server restarted without either
+// forgets the completed events, and their late duplicates run again.
+// Call it at start-up and warn when it is false. It returns an error when
+// the server refuses CONFIG GET (managed services often do): unknown.
+func (s *Store) Persistent(ctx context.Context) (bool, error) {
+	aof, err := s.client.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: persistence: %w", err)
+	}
+	save, err := s.client.ConfigGet(ctx, "save").Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: persistence: %w", err)
+	}
+	return aof["appendonly"] == "yes" || strings.TrimSpace(save["save"]) != "", nil
+}
+
+// Extend implements stripewebhook.Store.
+func (s *Store) Extend(ctx context.Context, key, token string, lease time.Duration) error {
+	n, err := extendScript.Run(ctx, s.client, []string{s.prefix + key}, token, max(lease.Milliseconds(), 1)).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: extend: %w", err)
 	}
 	if n == 0 {
 		return stripewebhook.ErrClaimLost

@@ -110,3 +110,36 @@ func TestInvalidConfig(t *testing.T) {
 		t.Errorf("empty name: %v", err)
 	}
 }
+
+// Persistent reads the server's configuration: this one is told to keep
+// nothing, then to snapshot (an hourly save point, restored before it
+// could fire), and the answer follows. (Turning the append-only file on
+// would write to the shared server's disk.)
+func TestPersistent(t *testing.T) {
+	c := client(t, options(t))
+	ctx := context.Background()
+	s, err := redisstore.New(c, redisstore.WithName(dedupstoretest.Key(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aof, err := c.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		t.Skipf("CONFIG GET refused: %v", err)
+	}
+	if aof["appendonly"] == "yes" {
+		t.Skip("the server keeps an append-only file: always persistent")
+	}
+	save, _ := c.ConfigGet(ctx, "save").Result()
+	t.Cleanup(func() { c.ConfigSet(ctx, "save", save["save"]) }) // as the server was
+	for _, cfg := range []struct {
+		save string
+		want bool
+	}{{"", false}, {"3600 1", true}, {"", false}} {
+		if err := c.ConfigSet(ctx, "save", cfg.save).Err(); err != nil {
+			t.Skipf("CONFIG SET refused: %v", err)
+		}
+		if got, err := s.Persistent(ctx); err != nil || got != cfg.want {
+			t.Errorf("save %q: Persistent = %v, %v; want %v", cfg.save, got, err, cfg.want)
+		}
+	}
+}

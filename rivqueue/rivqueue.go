@@ -40,8 +40,16 @@ import (
 
 // Defaults.
 const (
-	DefaultName              = "stripewebhook" // River's queue name
-	DefaultVisibilityTimeout = 5 * time.Minute
+	DefaultName = "stripewebhook" // River's queue name
+	// DefaultVisibilityTimeout is short because the Worker extends the
+	// visibility of every event it holds each third of it: a killed
+	// worker's events run again within it plus River's rescuer interval
+	// (30 s), under a minute, while a callback runs for as long as it
+	// needs.
+	DefaultVisibilityTimeout = 25 * time.Second
+	// DefaultFetchers is how many jobs River fetches ahead in a process:
+	// as many as a Worker of the default concurrency holds.
+	DefaultFetchers = 128
 	// maxAttempts is River's bound; the stripewebhook Worker dead-letters
 	// before it.
 	maxAttempts = 1000
@@ -62,17 +70,22 @@ func (Args) Kind() string { return "stripewebhook_event" }
 // (pgx.Tx for PostgreSQL, *sql.Tx for SQLite). It is safe for concurrent
 // use.
 type Queue[TTx any] struct {
-	client  *river.Client[TTx]
-	migrate func(context.Context) error
-	queue   string
+	client     *river.Client[TTx]
+	driver     riverdriver.Driver[TTx]
+	migrate    func(context.Context) error
+	extendSQL  string // marks a running job as alive: River rescues the jobs it has not heard of for the visibility timeout
+	queue      string
+	visibility time.Duration
 
 	startOnce  sync.Once
 	startErr   error
 	deliveries chan *delivery
 	delays     sync.Map // job id → the delay the worker asked for its retry
 
-	inserts *groupcommit.Batcher[Args] // concurrent Enqueues share a transaction
-	closed  atomic.Bool
+	inserts  *groupcommit.Batcher[Args] // concurrent Enqueues share a transaction
+	closed   atomic.Bool
+	stopping chan struct{} // closed by Close: the jobs handed off go back
+	stopOnce sync.Once
 }
 
 // maxBatch bounds how many concurrent Enqueues one transaction inserts.
@@ -94,10 +107,11 @@ type config struct {
 // between applications.
 func WithName(name string) Option { return func(c *config) { c.queue = name } }
 
-// WithVisibilityTimeout sets how long a job may stay running before River
-// rescues it (the visibility timeout: a worker that died has its events
-// run again after it, plus River's rescuer interval of 30 s). Default
-// DefaultVisibilityTimeout; make it longer than the slowest callback.
+// WithVisibilityTimeout sets how long a job may stay running, unextended,
+// before River rescues it (the visibility timeout: a worker that died has
+// its events run again after it, plus River's rescuer interval of 30 s).
+// Default DefaultVisibilityTimeout; the Worker extends the events it holds
+// each third of it.
 func WithVisibilityTimeout(d time.Duration) Option { return func(c *config) { c.rescueAfter = d } }
 
 // DefaultCompletedRetention is how long a completed event's job, and its
@@ -112,7 +126,9 @@ const DefaultCompletedRetention = 24 * time.Hour
 func WithCompletedRetention(d time.Duration) Option { return func(c *config) { c.completed = d } }
 
 // WithFetchers sets how many jobs River fetches ahead for the Workers of
-// this process (default 16).
+// this process (default DefaultFetchers): at least what its Workers hold
+// (32 per unit of concurrency), or the events waiting behind a busy
+// object keep River from fetching the others'.
 func WithFetchers(n int) Option { return func(c *config) { c.workers = n } }
 
 // New returns a Queue on PostgreSQL through pool. The caller owns pool;
@@ -121,11 +137,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Queue[pgx.Tx], error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: rivqueue.New: nil pool", stripewebhook.ErrInvalidOption)
 	}
-	return newQueue(riverpgxv5.New(pool), func(ctx context.Context) error { return migratePostgres(ctx, pool) }, opts)
+	return newQueue(riverpgxv5.New(pool), func(ctx context.Context) error { return migratePostgres(ctx, pool) },
+		`UPDATE river_job SET attempted_at = now() WHERE id = $1 AND state = 'running'`, opts)
 }
 
-func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Context) error, opts []Option) (*Queue[TTx], error) {
-	c := config{queue: DefaultName, rescueAfter: DefaultVisibilityTimeout, workers: 16, completed: DefaultCompletedRetention}
+func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Context) error, extendSQL string, opts []Option) (*Queue[TTx], error) {
+	c := config{queue: DefaultName, rescueAfter: DefaultVisibilityTimeout, workers: DefaultFetchers, completed: DefaultCompletedRetention}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -139,7 +156,7 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 	case c.completed <= 0:
 		return nil, fmt.Errorf("%w: rivqueue.WithCompletedRetention(%v): must be positive", stripewebhook.ErrInvalidOption, c.completed)
 	}
-	q := &Queue[TTx]{queue: c.queue, migrate: migrate, deliveries: make(chan *delivery)}
+	q := &Queue[TTx]{queue: c.queue, driver: driver, migrate: migrate, extendSQL: extendSQL, visibility: c.rescueAfter, deliveries: make(chan *delivery), stopping: make(chan struct{})}
 	q.inserts = groupcommit.New(maxBatch, q.insertBatch)
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &bridge{handOff: q.handOff}); err != nil {
@@ -149,9 +166,16 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 		Queues:      map[string]river.QueueConfig{c.queue: {MaxWorkers: c.workers}},
 		Workers:     workers,
 		MaxAttempts: maxAttempts,
-		// The visibility timeout: a job worked for longer is taken as lost
-		// (its Work is cancelled, or, if its process died, the rescuer
-		// makes it retryable); River never rescues jobs without a timeout.
+		// River fetches at most once per cooldown (100 ms by default),
+		// which bounds a process to its fetchers' worth of jobs per
+		// cooldown whatever the callbacks cost.
+		FetchCooldown: fetchCooldown,
+		// The rescuer makes a running job retryable (its process died)
+		// once the visibility timeout has passed since attempted_at, which
+		// Extend moves on; it ignores jobs without a timeout. The timeout
+		// also puts a deadline on Work's context, counted from the fetch,
+		// which handOff ignores: the Worker holds a job for as long as its
+		// callbacks run.
 		JobTimeout:           c.rescueAfter,
 		RescueStuckJobsAfter: c.rescueAfter,
 		RetryPolicy:          retryPolicy{&q.delays},
@@ -167,6 +191,13 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 	q.client = client
 	return q, nil
 }
+
+// fetchCooldown is the shortest wait between two fetches of River's.
+const fetchCooldown = 5 * time.Millisecond
+
+// VisibilityTimeout is how long a job may stay running, unextended, before
+// River's rescuer takes it as lost (plus the rescuer's interval).
+func (q *Queue[TTx]) VisibilityTimeout() time.Duration { return q.visibility }
 
 // Migrate runs River's migrations up (on PostgreSQL under an advisory lock,
 // so that replicas starting together do not race).
@@ -276,6 +307,7 @@ func (q *Queue[TTx]) Receive(ctx context.Context) (stripewebhook.Delivery, error
 // started it: jobs in flight are cancelled and run again later.
 func (q *Queue[TTx]) Close(ctx context.Context) error {
 	q.closed.Store(true)
+	q.stopOnce.Do(func() { close(q.stopping) })
 	started := false
 	q.startOnce.Do(func() {}) // no start after Close
 	select {
@@ -308,6 +340,7 @@ func (b *bridge) Work(ctx context.Context, job *river.Job[Args]) error {
 // handOff gives d to a Receive and waits until it is settled.
 func (q *Queue[TTx]) handOff(ctx context.Context, d *delivery) error {
 	d.delays = &q.delays
+	d.extend = q.extend
 	t := time.NewTimer(handOff)
 	defer t.Stop()
 	select {
@@ -317,21 +350,32 @@ func (q *Queue[TTx]) handOff(ctx context.Context, d *delivery) error {
 	case <-ctx.Done():
 		return river.JobSnooze(0) // not taken: back to the queue, no attempt spent
 	}
-	select {
-	case err := <-d.settled:
-		return err
-	case <-ctx.Done(): // past the visibility timeout, or River stopping
+	// Work's deadline (the job timeout, from the fetch) is not the end of
+	// a job the Worker extends: only River stopping is.
+	done := ctx.Done()
+	for {
+		select {
+		case err := <-d.settled:
+			return err
+		case <-done:
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				done = nil
+				continue
+			}
+		case <-q.stopping:
+		}
 		select {
 		case err := <-d.settled: // settled just before: select picks either ready case at random
 			return err
 		default:
 		}
-		return fmt.Errorf("rivqueue: %s not settled: %w", d.args.EventID, ctx.Err())
+		return fmt.Errorf("rivqueue: %s not settled: %w", d.args.EventID, context.Cause(ctx))
 	}
 }
 
 type delivery struct {
 	delays  *sync.Map
+	extend  func(ctx context.Context, id int64) error
 	job     *rivertype.JobRow
 	args    Args
 	settled chan error
@@ -350,6 +394,22 @@ func (d *delivery) settle(err error) error {
 	d.once.Do(func() { d.settled <- err })
 	return nil
 }
+
+// Extend tells River's rescuer that the job is alive: its attempted_at,
+// from which the rescuer counts the visibility timeout, is now.
+func (d *delivery) Extend(ctx context.Context) error { return d.extend(ctx, d.job.ID) }
+
+// extend marks the running job id as alive.
+func (q *Queue[TTx]) extend(ctx context.Context, id int64) error {
+	if err := q.driver.GetExecutor().Exec(ctx, q.extendSQL, id); err != nil {
+		return fmt.Errorf("rivqueue: extend: %w", err)
+	}
+	return nil
+}
+
+// Return snoozes the job for no time: back in the queue at once, with no
+// attempt spent (River's snooze does not count one).
+func (d *delivery) Return(context.Context) error { return d.settle(river.JobSnooze(0)) }
 
 // Ack completes the job.
 func (d *delivery) Ack(context.Context) error { return d.settle(nil) }
@@ -405,17 +465,31 @@ func (q *Queue[TTx]) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLette
 	return out, nil
 }
 
+// deadPage is how many dead letters one query lists.
+const deadPage = 1000
+
+// deadJobs lists every cancelled and discarded job of the queue, a page at
+// a time.
 func (q *Queue[TTx]) deadJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
 	params := river.NewJobListParams().Kinds(Args{}.Kind()).Queues(q.queue).
-		States(rivertype.JobStateCancelled, rivertype.JobStateDiscarded).First(10000)
-	res, err := q.client.JobList(ctx, params)
-	if err != nil {
-		return nil, fmt.Errorf("rivqueue: dead letters: %w", err)
+		States(rivertype.JobStateCancelled, rivertype.JobStateDiscarded).First(deadPage)
+	var jobs []*rivertype.JobRow
+	for {
+		res, err := q.client.JobList(ctx, params)
+		if err != nil {
+			return nil, fmt.Errorf("rivqueue: dead letters: %w", err)
+		}
+		jobs = append(jobs, res.Jobs...)
+		if len(res.Jobs) < deadPage {
+			return jobs, nil
+		}
+		params = params.After(res.LastCursor)
 	}
-	return res.Jobs, nil
 }
 
-// Replay runs the dead letter of event id again (River's JobRetry).
+// Replay queues the dead letter of event id again as a new job, a fresh
+// series of attempts (River's JobRetry would keep the count, leaving the
+// replay a single attempt), and deletes the dead one.
 func (q *Queue[TTx]) Replay(ctx context.Context, id string) error {
 	jobs, err := q.deadJobs(ctx)
 	if err != nil {
@@ -423,12 +497,16 @@ func (q *Queue[TTx]) Replay(ctx context.Context, id string) error {
 	}
 	for _, j := range jobs {
 		var a Args
-		if json.Unmarshal(j.EncodedArgs, &a) == nil && a.EventID == id {
-			if _, err := q.client.JobRetry(ctx, j.ID); err != nil {
-				return fmt.Errorf("rivqueue: replay %s: %w", id, err)
-			}
-			return nil
+		if json.Unmarshal(j.EncodedArgs, &a) != nil || a.EventID != id {
+			continue
 		}
+		if _, err := q.client.Insert(ctx, a, q.insertOpts()); err != nil {
+			return fmt.Errorf("rivqueue: replay %s: %w", id, err)
+		}
+		if _, err := q.client.JobDelete(ctx, j.ID); err != nil {
+			return fmt.Errorf("rivqueue: replay %s: queued again, but its dead letter stays listed: %w", id, err)
+		}
+		return nil
 	}
 	return fmt.Errorf("rivqueue: replay %s: %w", id, stripewebhook.ErrNoDeadLetter)
 }

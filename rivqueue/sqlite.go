@@ -19,5 +19,7 @@ func NewSQLite(db *sql.DB, opts ...Option) (*Queue[*sql.Tx], error) {
 		return nil, fmt.Errorf("%w: rivqueue.NewSQLite: nil database", stripewebhook.ErrInvalidOption)
 	}
 	driver := riversqlite.New(db)
-	return newQueue(driver, func(ctx context.Context) error { return migrateUp(ctx, driver) }, opts)
+	return newQueue(driver, func(ctx context.Context) error { return migrateUp(ctx, driver) },
+		// River's SQLite driver keeps times as text, in this form.
+		`UPDATE river_job SET attempted_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE id = ?1 AND state = 'running'`, opts)
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/stripewebhook/stripewebhook/pgstore"
 	"github.com/stripewebhook/stripewebhook/queueurl"
 	"github.com/stripewebhook/stripewebhook/redisstore"
+	"github.com/stripewebhook/stripewebhook/sqlitestore"
 )
 
 func main() {
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":4242", "address to listen on")
-	dedup := fs.String("dedup", "", "dedup store: memory, redis://host:port/db or postgres://user@host:port/db (shared by replicas; default memory). Better in "+dedupEnv+", which no other user sees")
+	dedup := fs.String("dedup", "", "dedup store: memory, redis://host:port/db or postgres://user@host:port/db (shared by replicas), or sqlite://PATH (one machine; default: the queue's file with -queue sqlite://, memory otherwise). Better in "+dedupEnv+", which no other user sees")
 	readTimeout := fs.Duration("read-timeout", 15*time.Second, "time to read a whole request, body included (Stripe sends it at once)")
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long an idle keep-alive connection is kept")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGTERM, how long deliveries in flight may finish before the rest are cut")
@@ -81,7 +82,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("-tls-cert and -tls-key go together")
 	}
 	*queueURL = urlFlagOrEnv("-queue", *queueURL, queueEnv, getenv, stderr)
-	*dedup = cmp.Or(urlFlagOrEnv("-dedup", *dedup, dedupEnv, getenv, stderr), "memory")
+	*dedup = urlFlagOrEnv("-dedup", *dedup, dedupEnv, getenv, stderr)
+	if *dedup == "" && strings.HasPrefix(*queueURL, "sqlite:") {
+		// One machine as exact as several: what ran is kept in the
+		// queue's file, where a crash loses neither.
+		*dedup = *queueURL
+	}
+	*dedup = cmp.Or(*dedup, "memory")
 	opts := []stripewebhook.HandlerOption{stripewebhook.WithMaxBytesInFlight(*maxInFlight)}
 	if *allowIPs != "" {
 		f, err := sourceFilter(*allowIPs, *trustedProxies)
@@ -100,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopMetrics()
 		opts = append(opts, stripewebhook.WithObserver(obs))
 	}
-	store, closeStore, err := openStore(ctx, *dedup)
+	store, closeStore, err := openStore(ctx, *dedup, stderr)
 	if err != nil {
 		return err
 	}
@@ -298,7 +305,7 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 }
 
 // openStore opens the dedup store that -dedup names.
-func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), error) {
+func openStore(ctx context.Context, url string, stderr io.Writer) (stripewebhook.Store, func(), error) {
 	switch {
 	case url == "memory":
 		return stripewebhook.NewMemoryStore(0), func() {}, nil
@@ -316,6 +323,10 @@ func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), er
 		if err != nil {
 			client.Close()
 			return nil, nil, fmt.Errorf("-dedup: %w", err)
+		}
+		if ok, err := store.Persistent(ctx); err == nil && !ok {
+			fmt.Fprintf(stderr, "warning: -dedup: Redis at %s keeps nothing on disk (no append-only file, no RDB save points): "+
+				"restarted, it forgets the events done, and their late duplicates run again (set appendonly yes)\n", opt.Addr)
 		}
 		return store, func() { client.Close() }, nil
 	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
@@ -338,8 +349,22 @@ func openStore(ctx context.Context, url string) (stripewebhook.Store, func(), er
 			return nil, nil, fmt.Errorf("-dedup: %w", err)
 		}
 		return store, pool.Close, nil
+	case strings.HasPrefix(url, "sqlite:"):
+		db, path, err := queueurl.SQLite(url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-dedup: %w", err)
+		}
+		store, err := sqlitestore.New(db)
+		if err == nil {
+			err = store.Migrate(ctx)
+		}
+		if err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("-dedup: SQLite file %s: %w", path, err)
+		}
+		return store, func() { db.Close() }, nil
 	}
-	return nil, nil, fmt.Errorf("-dedup: %q is not memory, redis://… or postgres://…", url)
+	return nil, nil, fmt.Errorf("-dedup: %q is not memory, redis://…, postgres://… or sqlite://…", url)
 }
 
 // lineWriter serialises the lines of concurrent deliveries.

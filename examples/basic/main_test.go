@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/fixture"
+	"github.com/stripewebhook/stripewebhook/queueurl"
+	"github.com/stripewebhook/stripewebhook/sqlitestore"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -193,27 +196,55 @@ func TestServesOverHTTP(t *testing.T) {
 
 // The embedded asynchronous mode: no server, the queue in a local SQLite
 // file; the line is printed by the worker after the 200.
+// One machine, -queue sqlite://: the dedup store is in the queue's file,
+// so that what ran is remembered across a crash (the memory store would
+// forget it, and River's rescued jobs would run again).
 func TestSQLiteQueue(t *testing.T) {
-	url, out, stop := startExample(t, "-queue", "sqlite://"+filepath.Join(t.TempDir(), "queue.db"))
+	file := "sqlite://" + filepath.Join(t.TempDir(), "queue.db")
 	payload := webhooktest.Fixture(t, "payment_method.attached")
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(payload))
-	req.Header.Set("Stripe-Signature", fixture.Header(payload, time.Now(), secret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	const line = "PaymentMethod was attached to a Customer!"
+	post := func(url string) {
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(payload))
+		req.Header.Set("Stripe-Signature", fixture.Header(payload, time.Now(), secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "PaymentMethod was attached") && time.Now().Before(deadline); {
+	url, out, stop := startExample(t, "-queue", file)
+	post(url)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), line) && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "PaymentMethod was attached to a Customer!") {
+	if !strings.Contains(out.String(), line) {
 		t.Fatalf("printed %q", out.String())
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+
+	// What ran is in the file, beside the queue, for the next process: a
+	// job River rescues after a crash (its completion lost) or a late
+	// duplicate finds the event done.
+	db, _, err := queueurl.SQLite(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := sqlitestore.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stripewebhook.ParseEvent(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := store.Claim(context.Background(), e.ID, time.Minute); err != nil || c.Status != stripewebhook.Done {
+		t.Fatalf("the event in the queue's file: %v %v, want done", c, err)
 	}
 }
 
