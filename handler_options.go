@@ -168,8 +168,9 @@ func WithLockKey(key func(*Event) string) HandlerOption {
 
 // WithLockWait sets how long a synchronous delivery waits for its object's
 // lock, held by another delivery about the same object, before answering
-// 409 so that Stripe retries (default [DefaultLockWait]). A Worker waits up
-// to the lease, then retries the event through its queue.
+// 409 so that Stripe retries (default [DefaultLockWait]). A Worker does not
+// wait in a slot: the event waits in line, its attempts untouched (see
+// [Worker.Run]).
 func WithLockWait(d time.Duration) HandlerOption {
 	return handlerOption(func(c *config) { c.lockWait = d })
 }

@@ -228,9 +228,6 @@ func (s *schedule) poll() {
 	}
 }
 
-// wait waits for the runs poll started.
-func (s *schedule) wait() { s.running.Wait() }
-
 // handBack returns to the queue, with no attempt spent, the events held
 // and not started: the parked ones and those waiting in lines.
 func (s *schedule) handBack() {

@@ -155,7 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { s.poll() })
 	wg.Wait()
-	s.wait() // the runs that started after a poll
+	s.running.Wait() // the runs that started after a poll
 	s.handBack()
 	return nil
 }

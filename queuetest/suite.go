@@ -216,20 +216,26 @@ func DurableAcceptance(t *testing.T, c Config) {
 	}
 }
 
+// receiveOne queues an event on q and receives it.
+func receiveOne(t *testing.T, q stripewebhook.Queue, ns string) ([]byte, stripewebhook.Delivery) {
+	p := events(t, ns, 1)[0]
+	if err := q.Enqueue(context.Background(), stripewebhook.Message{ID: idOf(t, p), Key: "k", Payload: p}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := q.Receive(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, d
+}
+
 // RedeliveryAfterKilledWorker: an event received and never settled is
 // delivered again after the visibility timeout, with a higher attempt.
 func RedeliveryAfterKilledWorker(t *testing.T, c Config) {
 	ns := Namespace(t)
 	q := c.Open(t, ns)
-	p := events(t, ns, 1)[0]
+	p, first := receiveOne(t, q, ns)
 	ctx := context.Background()
-	if err := q.Enqueue(ctx, stripewebhook.Message{ID: idOf(t, p), Key: "k", Payload: p}); err != nil {
-		t.Fatal(err)
-	}
-	first, err := q.Receive(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The worker dies holding it. Another instance gets it again.
 	within := c.Redelivery
 	if within == 0 {
@@ -258,15 +264,8 @@ func ExtendAndReturn(t *testing.T, c Config) {
 	if got := q.VisibilityTimeout(); got != c.AckWait {
 		t.Fatalf("VisibilityTimeout() = %v, want the %v configured", got, c.AckWait)
 	}
-	p := events(t, ns, 1)[0]
+	p, first := receiveOne(t, q, ns)
 	ctx := context.Background()
-	if err := q.Enqueue(ctx, stripewebhook.Message{ID: idOf(t, p), Key: "k", Payload: p}); err != nil {
-		t.Fatal(err)
-	}
-	first, err := q.Receive(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := make(chan stripewebhook.Delivery, 1)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
