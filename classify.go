@@ -28,6 +28,7 @@ var errorTable = []struct {
 	{is[*LockError], errorClass{http.StatusConflict, OutcomeInProgress, nil, "object busy, retry later"}},
 	{is[*QueueError], errorClass{http.StatusServiceUnavailable, OutcomeQueueUnavailable, nil, "queue unavailable, retry later"}},
 	{is[*SourceError], errorClass{http.StatusForbidden, OutcomeRejected, because(ReasonSource), "forbidden"}},
+	{is[*OriginError], errorClass{http.StatusForbidden, OutcomeRejected, because(ReasonOrigin), "untrusted origin"}},
 	{isErr(ErrOverloaded), errorClass{http.StatusServiceUnavailable, OutcomeOverloaded, nil, "busy, retry later"}},
 	{is[*http.MaxBytesError], errorClass{http.StatusRequestEntityTooLarge, OutcomeRejected, because(ReasonTooLarge), "body too large"}},
 	{isErr(ErrNotSigned), errorClass{http.StatusBadRequest, OutcomeRejected, because(ReasonMissingHeader), "missing Stripe-Signature header"}},

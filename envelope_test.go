@@ -126,10 +126,15 @@ func referenceParse(body []byte) (*Event, error) {
 // matchesReference fails t unless ParseEvent and referenceParse agree on
 // body: both accept it with the same values, or both reject it.
 func matchesReference(t *testing.T, body []byte) {
-	got, err := ParseEvent(body)
-	want, rerr := referenceParse(body)
+	agreesWithReference(t, body, ParseEvent, referenceParse)
+}
+
+// agreesWithReference fails t unless parse and reference agree on body.
+func agreesWithReference(t *testing.T, body []byte, parse, reference func([]byte) (*Event, error)) {
+	got, err := parse(body)
+	want, rerr := reference(body)
 	if (err == nil) != (rerr == nil) {
-		t.Fatalf("scanner err=%v, encoding/json err=%v, body %q", err, rerr, body)
+		t.Fatalf("parser err=%v, encoding/json err=%v, body %q", err, rerr, body)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrInvalidPayload) {

@@ -51,6 +51,7 @@ func (e *StoreError) Is(target error) bool { return target == ErrStoreUnavailabl
 //	*CallbackError (a callback failed or panicked)            500
 //	*StoreError (the dedup store failed), ErrOverloaded       503
 //	*SourceError (WithSourceFilter)                           403
+//	*OriginError (a cloud bus event WithDestinations refuses) 403
 //	*http.MaxBytesError (body over the cap)                   413
 //	ErrNotSigned, ErrInvalidHeader, ErrNoValidSignature,
 //	ErrTimestampOutsideTolerance, ErrInvalidPayload           400
@@ -83,9 +84,12 @@ func NewHandler(d *Dispatcher, secrets []Secret, opts ...HandlerOption) (*Handle
 		return nil, errors.New("stripewebhook: nil Dispatcher")
 	}
 	c := newConfig(opts)
-	v, err := c.verifier(secrets)
-	if err != nil {
-		return nil, err
+	var v *Verifier // nil: a Handler for cloud buses only
+	if len(secrets) > 0 || c.destinations == nil {
+		var err error
+		if v, err = c.verifier(secrets); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.prepare(d); err != nil {
 		return nil, err
@@ -157,8 +161,14 @@ func (h *Handler) admit(r *http.Request, header string) error {
 			return err
 		}
 	}
+	if h.verifier == nil {
+		return errBusOnly
+	}
 	return h.verifier.checkHeader(header)
 }
+
+// errBusOnly answers a signed delivery to a Handler built with no secret.
+var errBusOnly = fmt.Errorf("%w: this Handler takes events from cloud buses only (built with no secret)", ErrNoSecret)
 
 // refuseBody closes the connection after the response without reading
 // the body: net/http would otherwise read up to 256 KiB of it once the
@@ -194,9 +204,22 @@ func (h *Handler) Handle(ctx context.Context, payload []byte, signature string) 
 // observer and the logs see it as a delivery. The caller vouches for e:
 // nothing here verifies it. [Dispatcher.Dispatch] runs the callbacks alone,
 // without any of that.
+//
+// An event from a cloud bus (e.Origin set, by [ParseEventBridge] or
+// [ParseEventGrid]) runs only if its destination (and, on EventBridge, its
+// AWS account) is one the Handler pins ([WithDestinations],
+// [WithAWSAccounts]); otherwise Deliver returns an [*OriginError] (403)
+// and nothing runs. Dedup is on the Stripe event's id, so that an event
+// that arrives both by webhook and through a bus runs once.
 func (h *Handler) Deliver(ctx context.Context, e *Event) error {
 	return h.observed(ctx, nil, "", func(ctx context.Context, rep *Report) error {
 		rep.Secret = e.Secret
+		if e.Origin != nil {
+			rep.Event = e
+			if err := h.c.trust(e.Origin); err != nil {
+				return err
+			}
+		}
 		return h.deliver(ctx, e, rep)
 	})
 }
@@ -302,6 +325,9 @@ func serverReadTimeoutWithin(r *http.Request, d time.Duration) bool {
 // filter, claim, dispatch, complete or release. It fills rep with what
 // happened.
 func (h *Handler) process(ctx context.Context, body []byte, header string, rep *Report) error {
+	if h.verifier == nil {
+		return errBusOnly
+	}
 	t := h.c.clock()
 	ver, err := h.verifier.Verify(body, header)
 	rep.Verify = since(t)

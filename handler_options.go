@@ -50,6 +50,9 @@ type config struct {
 	refetchStale     bool
 	sources          *SourceFilter
 	maxInFlight      int64
+	destinations     map[string]bool // WithDestinations: nil, no bus event is trusted
+	awsAccounts      map[string]bool // WithAWSAccounts
+	badPin           string          // a pin that is not of its form, for check
 }
 
 // lockPrefix starts the store keys of the objects' locks.
@@ -132,6 +135,14 @@ func (c *config) check() error {
 		return bad("lock wait must be positive")
 	case c.accounts != nil && len(c.accounts) == 0:
 		return bad(`WithAccounts with no account would drop every event (use "" for the platform's own events)`)
+	case c.destinations != nil && len(c.destinations) == 0:
+		return bad("WithDestinations with no destination would refuse every event from a cloud bus")
+	case c.awsAccounts != nil && len(c.awsAccounts) == 0:
+		return bad("WithAWSAccounts with no account would refuse every event from EventBridge")
+	case c.awsAccounts != nil && c.destinations == nil:
+		return bad("WithAWSAccounts without WithDestinations: the destinations must be pinned too")
+	case c.badPin != "":
+		return bad(c.badPin)
 	}
 	return nil
 }
@@ -279,6 +290,42 @@ func WithErrorHook(fn func(r *http.Request, e *Event, err error)) HandlerOption 
 // test-mode events of its connected accounts.
 func WithLivemode(live bool) HandlerOption {
 	return handlerOption(func(c *config) { c.livemode = &live })
+}
+
+// WithDestinations names the Stripe event destinations (ed_…) whose events
+// the Handler takes from a cloud bus (Amazon EventBridge, Azure Event
+// Grid): such an event carries no Stripe signature, so where it comes from
+// is its trust. [Handler.Deliver] refuses an event whose [Origin] names
+// another destination, or none, with an [*OriginError] (403), and nothing
+// runs; without this option it refuses every bus event, and the cloud
+// ways in fail when built ([Handler.TrustsBus]). A Handler with it needs
+// no secret when it takes no signed deliveries: NewHandler(d, nil,
+// WithDestinations(…)), whose ServeHTTP then answers 500 (ErrNoSecret).
+func WithDestinations(ids ...string) HandlerOption {
+	return handlerOption(func(c *config) {
+		c.destinations = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if !isDestinationID(id) && c.badPin == "" {
+				c.badPin = fmt.Sprintf("WithDestinations: %q is not an event destination id (ed_…)", id)
+			}
+			c.destinations[id] = true
+		}
+	})
+}
+
+// WithAWSAccounts also pins the AWS accounts (12 digits) whose EventBridge
+// events the Handler takes, with [WithDestinations]: an event whose
+// envelope names another account is refused (403).
+func WithAWSAccounts(ids ...string) HandlerOption {
+	return handlerOption(func(c *config) {
+		c.awsAccounts = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if !awsAccountID.MatchString(id) && c.badPin == "" {
+				c.badPin = fmt.Sprintf("WithAWSAccounts: %q is not an AWS account id (12 digits)", id)
+			}
+			c.awsAccounts[id] = true
+		}
+	})
 }
 
 // WithAccounts acknowledges (200) without dispatching the events whose

@@ -188,6 +188,7 @@ type asyncApp struct {
 	fail     func(id string, run int) error
 	runDelay time.Duration
 	done     map[string]time.Time // when each event's callback succeeded
+	onRun    func(e *stripewebhook.Event)
 }
 
 func newAsyncApp(t *testing.T, store stripewebhook.Store, opts ...stripewebhook.WorkerOption) *asyncApp {
@@ -210,8 +211,11 @@ func startAsyncApp(t *testing.T, q *memQueue, store stripewebhook.Store, hopts [
 		run := a.runs[e.ID]
 		a.busy[obj.ID]++
 		a.maxBusy = max(a.maxBusy, a.busy[obj.ID])
-		fail := a.fail
+		fail, onRun := a.fail, a.onRun
 		a.mu.Unlock()
+		if onRun != nil {
+			onRun(e)
+		}
 		time.Sleep(a.runDelay)
 		a.mu.Lock()
 		defer a.mu.Unlock()

@@ -77,6 +77,7 @@ const (
 	ReasonFuture          Reason = "future"
 	ReasonBadPayload      Reason = "bad_payload"
 	ReasonSource          Reason = "forbidden_source" // not from an allowed address (WithSourceFilter)
+	ReasonOrigin          Reason = "untrusted_origin" // from a cloud bus source WithDestinations does not pin
 )
 
 // Report is what an [Observer] learns at the end of a delivery or a run.

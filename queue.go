@@ -15,6 +15,7 @@ import (
 //     committed insert, a publish acknowledgement). An error means it may
 //     not be, and the handler answers 503 so that Stripe retries.
 //     Enqueueing a message whose ID is already queued must not lose it.
+//   - A received message is the enqueued one, every field of it.
 //   - Receive blocks until a message is available or ctx is done. A
 //     message received and never settled (its worker died) is received
 //     again after the engine's visibility timeout (VisibilityTimeout), with
@@ -65,8 +66,9 @@ type Queue interface {
 type Message struct {
 	ID      string // the event id
 	Key     string // what the event is about (data.object's id, or WithLockKey's): events with one key run one at a time
-	Secret  string // the name of the secret that verified it
-	Payload []byte // the event as Stripe sent it
+	Secret  string // the name of the secret that verified it ("" for an event from a cloud bus)
+	Payload []byte // the event as Stripe sent it, or the envelope it came in on Bus
+	Bus     Bus    // the cloud bus whose envelope Payload is, or "" for a Stripe event
 }
 
 // Delivery is a Message received from a Queue, to be settled once.
@@ -118,7 +120,11 @@ func objectKey(e *Event) string {
 // enqueue hands e to the queue.
 func (h *Handler) enqueue(ctx context.Context, e *Event, rep *Report) error {
 	t := h.c.clock()
-	err := h.c.queue.Enqueue(ctx, Message{ID: e.ID, Key: h.c.objectLock(e), Secret: e.Secret, Payload: e.Payload})
+	m := Message{ID: e.ID, Key: h.c.objectLock(e), Secret: e.Secret, Payload: e.Payload}
+	if e.Origin != nil && e.Origin.envelope != nil { // the envelope, so that the Worker's event has its Origin
+		m.Payload, m.Bus = e.Origin.envelope, e.Origin.Bus
+	}
+	err := h.c.queue.Enqueue(ctx, m)
 	rep.Store += since(t)
 	if err != nil {
 		if ctx.Err() != nil {

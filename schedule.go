@@ -116,7 +116,7 @@ func (s *schedule) admit(d Delivery) *job {
 		s.w.beat.hold(d, struct{}{})
 	}
 	m := d.Message()
-	e, err := ParseEvent(m.Payload)
+	e, err := parseBus(m.Bus, m.Payload)
 	if err != nil {
 		s.w.settle(s.ctx, d, s.w.deadLetter(context.WithoutCancel(s.ctx), d, "invalid payload: "+err.Error()))
 		s.release(d)

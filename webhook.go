@@ -100,6 +100,12 @@ type Event struct {
 	// for an event that was not verified by this package.
 	Secret string
 
+	// Origin is the cloud bus envelope the event came in (EventBridge,
+	// Event Grid), or nil for a signed delivery or a fetched event. An
+	// event with an Origin was not verified by a signature: see
+	// [WithDestinations].
+	Origin *Origin
+
 	decoded any                  // the last typed object decoded, shared by the callbacks
 	related stripe.RelatedObject // what Related points to: no allocation of its own
 
@@ -166,6 +172,11 @@ func (e *Event) Clone() *Event {
 	if e.Related != nil {
 		c.related = *e.Related
 		c.Related = &c.related
+	}
+	if e.Origin != nil {
+		o := *e.Origin
+		o.envelope = append([]byte(nil), o.envelope...)
+		c.Origin = &o
 	}
 	c.decoded, c.fullEvent, c.relatedObject, c.refetched = nil, nil, nil, nil
 	return &c

@@ -1,7 +1,7 @@
 // Package amqpqueue is a stripewebhook.Queue on RabbitMQ, through
 // github.com/rabbitmq/amqp091-go, for the asynchronous mode: the handler's
 // 200 follows the broker's publisher confirm of a persistent message in a
-// quorum queue, and workers take events with basic.get.
+// quorum queue, and workers take events from a consumer.
 //
 //	q, err := amqpqueue.New(ctx, amqpqueue.Dial("amqp://guest:guest@127.0.0.1:5672/"))
 //	h, err := stripewebhook.NewHandler(d, secrets, stripewebhook.WithQueue(q), stripewebhook.WithDedup(store))
@@ -46,6 +46,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/prefetch"
 )
 
 // Defaults.
@@ -64,13 +65,11 @@ const (
 const (
 	hdrKey      = "stripewebhook-key"
 	hdrSecret   = "stripewebhook-secret"
+	hdrBus      = "stripewebhook-bus"      // the cloud bus whose envelope the body is, if any
 	hdrAttempts = "stripewebhook-attempts" // attempts already made, before a delayed retry
 	hdrReason   = "stripewebhook-reason"
 	hdrAt       = "stripewebhook-dead-at"
 )
-
-// pollEvery bounds how long Receive waits before asking an empty queue again.
-const pollEvery = 100 * time.Millisecond
 
 // Queue is a stripewebhook.Queue on RabbitMQ. It is safe for concurrent use.
 type Queue struct {
@@ -82,7 +81,8 @@ type Queue struct {
 	closed   bool
 	conn     *amqp.Connection
 	pub      *amqp.Channel // confirm mode: Enqueue, retries, dead letters
-	get      *amqp.Channel // basic.get and the acks of what it got
+	get      *amqp.Channel // the consumer, and the acks of what it got
+	cons     *consumer     // on get, or nil until a Receive
 	declared map[string]bool
 
 	pubMu sync.Mutex // one publish at a time on pub (their confirms are awaited apart)
@@ -152,7 +152,13 @@ var ErrClosed = errors.New("amqpqueue: closed")
 
 // Close closes the connection: the broker puts back what was received and
 // not settled. The Queue is not used after it.
-func (q *Queue) Close(context.Context) error {
+func (q *Queue) Close(ctx context.Context) error {
+	q.mu.Lock()
+	c := q.cons
+	q.mu.Unlock()
+	if c != nil { // what the consumer holds goes back with its attempts
+		c.handBack(ctx, nil)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
@@ -305,7 +311,7 @@ func (q *Queue) publish(ctx context.Context, key string, msg amqp.Publishing) er
 func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
 	err := q.publish(ctx, q.name, amqp.Publishing{
 		MessageId: m.ID, Timestamp: time.Now(), ContentType: "application/json", Body: m.Payload,
-		Headers: amqp.Table{hdrKey: m.Key, hdrSecret: m.Secret},
+		Headers: headersOf(m),
 	})
 	if err != nil {
 		return fmt.Errorf("%w (event %s)", err, m.ID)
@@ -313,25 +319,23 @@ func (q *Queue) Enqueue(ctx context.Context, m stripewebhook.Message) error {
 	return nil
 }
 
-// Receive waits for the next event, asking the queue again every 100 ms
-// while it is empty.
+// Receive waits for the next event.
 func (q *Queue) Receive(ctx context.Context) (stripewebhook.Delivery, error) {
 	for {
-		_, get, err := q.channels(ctx)
-		if err != nil {
-			return nil, err
-		}
-		msg, ok, err := get.Get(q.name, false)
+		c, err := q.consuming(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("amqpqueue: receive: %w", err)
 		}
-		if ok {
-			return q.deliver(get, msg), nil
-		}
-		select {
-		case <-ctx.Done():
+		msg, err := c.buf.Take(ctx)
+		switch {
+		case err == nil:
+			return q.deliver(c.ch, msg), nil
+		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case <-time.After(pollEvery):
+		case errors.Is(err, prefetch.ErrClosed):
+			continue // handed back, or its channel closed: another consumer
+		default:
+			return nil, fmt.Errorf("amqpqueue: receive: %w", err)
 		}
 	}
 }
@@ -375,7 +379,17 @@ func (d *delivery) settle(fn func() error) error {
 func messageOf(msg amqp.Delivery) stripewebhook.Message {
 	key, _ := msg.Headers[hdrKey].(string)
 	secret, _ := msg.Headers[hdrSecret].(string)
-	return stripewebhook.Message{ID: msg.MessageId, Key: key, Secret: secret, Payload: msg.Body}
+	bus, _ := msg.Headers[hdrBus].(string)
+	return stripewebhook.Message{ID: msg.MessageId, Key: key, Secret: secret, Payload: msg.Body, Bus: stripewebhook.Bus(bus)}
+}
+
+// headersOf is what the headers of m's message say.
+func headersOf(m stripewebhook.Message) amqp.Table {
+	h := amqp.Table{hdrKey: m.Key, hdrSecret: m.Secret}
+	if m.Bus != "" {
+		h[hdrBus] = string(m.Bus)
+	}
+	return h
 }
 
 func (d *delivery) Message() stripewebhook.Message { return messageOf(d.msg) }
@@ -551,7 +565,7 @@ func (q *Queue) Replay(ctx context.Context, id string) error {
 		m := messageOf(msg)
 		if err := q.publish(ctx, q.name, amqp.Publishing{
 			MessageId: id, Timestamp: time.Now(), ContentType: msg.ContentType, Body: msg.Body,
-			Headers: amqp.Table{hdrKey: m.Key, hdrSecret: m.Secret},
+			Headers: headersOf(m),
 		}); err != nil {
 			return false, err
 		}

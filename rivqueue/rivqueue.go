@@ -60,7 +60,13 @@ type Args struct {
 	EventID string `json:"event_id" river:"unique"`
 	Key     string `json:"key"`
 	Secret  string `json:"secret"`
-	Payload []byte `json:"payload"` // base64 in River's jsonb column: byte for byte, as Stripe sent it
+	Payload []byte `json:"payload"`       // base64 in River's jsonb column: byte for byte, as Stripe sent it
+	Bus     string `json:"bus,omitempty"` // the cloud bus whose envelope Payload is, if any
+}
+
+// message is the Message a job carries.
+func (a Args) message() stripewebhook.Message {
+	return stripewebhook.Message{ID: a.EventID, Key: a.Key, Secret: a.Secret, Payload: a.Payload, Bus: stripewebhook.Bus(a.Bus)}
 }
 
 // Kind implements river.JobArgs.
@@ -234,7 +240,7 @@ func (q *Queue[TTx]) insertOpts() *river.InsertOpts {
 }
 
 func args(m stripewebhook.Message) Args {
-	return Args{EventID: m.ID, Key: m.Key, Secret: m.Secret, Payload: m.Payload}
+	return Args{EventID: m.ID, Key: m.Key, Secret: m.Secret, Payload: m.Payload, Bus: string(m.Bus)}
 }
 
 // Enqueue inserts the event's job; it returns nil once the insert has
@@ -383,7 +389,7 @@ type delivery struct {
 }
 
 func (d *delivery) Message() stripewebhook.Message {
-	return stripewebhook.Message{ID: d.args.EventID, Key: d.args.Key, Secret: d.args.Secret, Payload: d.args.Payload}
+	return d.args.message()
 }
 
 func (d *delivery) Attempt() int { return d.job.Attempt }
@@ -453,7 +459,7 @@ func (q *Queue[TTx]) DeadLetters(ctx context.Context) ([]stripewebhook.DeadLette
 		if err := json.Unmarshal(j.EncodedArgs, &a); err != nil {
 			return nil, fmt.Errorf("rivqueue: job %d: %w", j.ID, err)
 		}
-		dl := stripewebhook.DeadLetter{Message: stripewebhook.Message{ID: a.EventID, Key: a.Key, Secret: a.Secret, Payload: a.Payload}, Attempts: j.Attempt}
+		dl := stripewebhook.DeadLetter{Message: a.message(), Attempts: j.Attempt}
 		if n := len(j.Errors); n > 0 {
 			dl.Reason, dl.At = strings.TrimPrefix(j.Errors[n-1].Error, "JobCancelError: "), j.Errors[n-1].At
 		}

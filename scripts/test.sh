@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: every module of the workspace, with the race
 # detector, the store tests against real Redis and PostgreSQL servers, the
-# queue tests against NATS JetStream and RabbitMQ, and the API request shapes
+# queue tests against NATS JetStream and RabbitMQ, the SQS consumer against
+# fauxqs (installed with npm into scripts/fauxqs), and the API request shapes
 # against stripe-mock. It starts a server that is not
 # running (installing stripe-mock with go install if it is missing) and
 # fails if one cannot be reached.
@@ -16,6 +17,7 @@ export STRIPEWEBHOOK_POSTGRES_URL="${STRIPEWEBHOOK_POSTGRES_URL:-postgres://post
 export STRIPEWEBHOOK_STRIPE_MOCK_URL="${STRIPEWEBHOOK_STRIPE_MOCK_URL:-http://127.0.0.1:12111}"
 export STRIPEWEBHOOK_NATS_URL="${STRIPEWEBHOOK_NATS_URL:-nats://127.0.0.1:4222}"
 export STRIPEWEBHOOK_AMQP_URL="${STRIPEWEBHOOK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
+export STRIPEWEBHOOK_SQS_URL="${STRIPEWEBHOOK_SQS_URL:-http://127.0.0.1:4566}"
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -64,6 +66,13 @@ start_stripe_mock() {
 	nohup "$bin" -http-port "$mp" >/tmp/stripe-mock.log 2>&1 &
 }
 ensure stripe-mock "$mh" "$mp" start_stripe_mock
+read -r sh sp <<<"$(hostport "$STRIPEWEBHOOK_SQS_URL")"
+start_fauxqs() { # an SQS-compatible server (scripts/fauxqs/package.json says which and why)
+	[ -d scripts/fauxqs/node_modules/fauxqs ] || npm ci --prefix scripts/fauxqs --no-audit --no-fund >&2
+	FAUXQS_PORT="$sp" FAUXQS_HOST="$sh" FAUXQS_LOGGER=false \
+		nohup node scripts/fauxqs/node_modules/fauxqs/dist/cli.js >/tmp/stripewebhook-fauxqs.log 2>&1 &
+}
+ensure "SQS (fauxqs)" "$sh" "$sp" start_fauxqs
 
 # Allocation counts only mean something without the race detector.
 go test -count=1 -run 'Allocat' .

@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,11 +38,13 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/stripewebhook/stripewebhook"
+	"github.com/stripewebhook/stripewebhook/eventgridwebhook"
 	"github.com/stripewebhook/stripewebhook/otelwebhook"
 	"github.com/stripewebhook/stripewebhook/pgstore"
 	"github.com/stripewebhook/stripewebhook/queueurl"
 	"github.com/stripewebhook/stripewebhook/redisstore"
 	"github.com/stripewebhook/stripewebhook/sqlitestore"
+	"github.com/stripewebhook/stripewebhook/sqswebhook"
 )
 
 func main() {
@@ -75,8 +79,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	allowIPs := fs.String("allow-ips", "", "accept deliveries only from these sources: stripe (Stripe's webhook addresses) and/or CIDRs, comma-separated (empty: any)")
 	maxInFlight := fs.Int64("max-bytes-in-flight", stripewebhook.DefaultMaxBytesInFlight, "the body bytes all deliveries may hold together; past it, 503 and Stripe retries")
 	trustedProxies := fs.String("trusted-proxies", "", "CIDRs of the load balancers or proxies in front, whose X-Forwarded-For or Forwarded names the client")
+	sqsURL := fs.String("sqs", "", "also consume the EventBridge events of Stripe's event destination from this SQS queue `URL` (AWS endpoint and credentials from the SDK's environment: AWS_REGION, AWS_ENDPOINT_URL_SQS, AWS_ACCESS_KEY_ID, …)")
+	eventGrid := fs.String("eventgrid", "", "also serve Azure Event Grid's deliveries on this `path` (e.g. /eventgrid), authenticated by the shared secret in "+eventGridEnv)
+	destinations := fs.String("destinations", "", "the event destinations (ed_…, comma-separated) whose events -sqs and -eventgrid take")
+	awsAccounts := fs.String("aws-accounts", "", "with -sqs: the AWS accounts (comma-separated) whose EventBridge events to take (empty: any)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if (*sqsURL != "" || *eventGrid != "") && *destinations == "" {
+		return errors.New("-sqs and -eventgrid take events that carry no Stripe signature: name the event destinations to trust with -destinations ed_…")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("-tls-cert and -tls-key go together")
@@ -90,6 +101,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	*dedup = cmp.Or(*dedup, "memory")
 	opts := []stripewebhook.HandlerOption{stripewebhook.WithMaxBytesInFlight(*maxInFlight)}
+	if *destinations != "" {
+		opts = append(opts, stripewebhook.WithDestinations(list(*destinations)...))
+	}
+	if *awsAccounts != "" {
+		opts = append(opts, stripewebhook.WithAWSAccounts(list(*awsAccounts)...))
+	}
 	if *allowIPs != "" {
 		f, err := sourceFilter(*allowIPs, *trustedProxies)
 		if err != nil {
@@ -138,6 +155,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/webhook", h)
+	if *eventGrid != "" {
+		eg, err := eventgridwebhook.New(h, getenv(eventGridEnv))
+		if err != nil {
+			return fmt.Errorf("-eventgrid (%s): %w", eventGridEnv, err)
+		}
+		mux.Handle(*eventGrid, eg)
+	}
+	if *sqsURL != "" {
+		stopSQS, err := consumeSQS(ctx, h, *sqsURL, *grace, stdout)
+		if err != nil {
+			return err
+		}
+		defer stopSQS() // after the server, like the worker
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -181,6 +212,37 @@ const (
 	queueEnv = "STRIPEWEBHOOK_QUEUE"
 	dedupEnv = "STRIPEWEBHOOK_DEDUP"
 )
+
+// eventGridEnv holds the secret Event Grid's deliveries present.
+const eventGridEnv = "STRIPE_EVENTGRID_SECRET"
+
+// consumeSQS runs an SQS consumer of queueURL into h until stop.
+func consumeSQS(ctx context.Context, h *stripewebhook.Handler, queueURL string, grace time.Duration, stdout io.Writer) (stop func(), err error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("-sqs: %w", err)
+	}
+	c, err := sqswebhook.New(h, sqs.NewFromConfig(cfg), queueURL, sqswebhook.WithDrainTimeout(grace))
+	if err != nil {
+		return nil, fmt.Errorf("-sqs: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	fmt.Fprintf(stdout, "consuming EventBridge events from %s\n", queueURL)
+	return func() { cancel(); <-done }, nil
+}
+
+// list splits a comma-separated flag.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 // urlFlagOrEnv returns a URL flag's value, or the environment variable's
 // when the flag is empty; a password given in the flag works, with a
@@ -267,6 +329,7 @@ func newHandler(secretEnv string, stdout, stderr io.Writer, opts ...stripewebhoo
 	if len(secrets) == 0 {
 		return nil, nil, errNoSecret
 	}
+
 	out := &lineWriter{w: stdout}
 	d := stripewebhook.NewDispatcher()
 	err := errors.Join(

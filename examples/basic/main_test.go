@@ -35,7 +35,15 @@ func onlySecret(value string) func(string) string {
 	}
 }
 
-var secretEnv = onlySecret(secret)
+// secretEnv has the webhook secret and the Event Grid secret.
+func secretEnv(name string) string {
+	if name == eventGridEnv {
+		return eventGridSecret
+	}
+	return onlySecret(secret)(name)
+}
+
+const eventGridSecret = "example-eventgrid-shared-secret"
 
 type syncBuffer struct {
 	mu sync.Mutex
