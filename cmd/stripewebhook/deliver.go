@@ -13,15 +13,23 @@ import (
 	"github.com/stripewebhook/stripewebhook/fixture"
 )
 
-// deliverer POSTs payloads to an endpoint, signed as Stripe signs them.
+// sender sends an event, and again on failure.
+type sender interface {
+	deliverRetrying(ctx context.Context, ev namedEvent, t time.Time, retries int, stdout io.Writer) (bool, error)
+}
+
+// deliverer POSTs payloads to an endpoint, signed as Stripe signs them
+// (or, for a cloud bus's envelope, with the bearer token Event Grid would
+// present, if any).
 type deliverer struct {
 	url    string
-	secret string
+	secret string // "": not signed
+	bearer string
 	client *http.Client
 }
 
-func newDeliverer(url, secret string) *deliverer {
-	return &deliverer{url: url, secret: secret, client: &http.Client{Timeout: 30 * time.Second}}
+func newDeliverer(url, secret, bearer string) *deliverer {
+	return &deliverer{url: url, secret: secret, bearer: bearer, client: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // deliver signs payload at t and POSTs it; it returns the status and the
@@ -33,7 +41,12 @@ func (d *deliverer) deliver(ctx context.Context, payload []byte, t time.Time) (i
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-	req.Header.Set(stripewebhook.SignatureHeader, fixture.Header(payload, t, d.secret))
+	if d.secret != "" {
+		req.Header.Set(stripewebhook.SignatureHeader, fixture.Header(payload, t, d.secret))
+	}
+	if d.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+d.bearer)
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("POST %s: %w", d.url, err)

@@ -48,7 +48,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	d := newDeliverer(*endpoint, secret)
+	d := newDeliverer(*endpoint, secret, "")
 	failed := 0
 	for _, e := range events {
 		status, body, err := d.deliver(ctx, e.Payload, time.Now())

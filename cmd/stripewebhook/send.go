@@ -24,7 +24,7 @@ import (
 // on a compressed schedule.
 func send(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("send", "send -url URL [flags] TYPE|FILE|-flow NAME  (STRIPE_WEBHOOK_SECRET in the environment)", stderr)
-	endpoint := fs.String("url", "", "the endpoint to POST to (required)")
+	endpoint := fs.String("url", "", "the endpoint to POST to (required, but with -sqs)")
 	secretFlag, secretFile := secretFlags(fs)
 	times := fs.Int("times", 1, "deliver the same event `N` times (Stripe may deliver an event more than once)")
 	account := fs.String("account", "", "a connected account `acct_…`: the event comes from it (Connect; a thin event's context)")
@@ -38,9 +38,12 @@ func send(ctx context.Context, args []string, getenv func(string) string, stdout
 	flow := fs.String("flow", "", "send a lifecycle instead of one event: `subscription` (checkout, trial, invoices, renewal failure, cancellation)")
 	order := fs.String("order", "in", "a flow's delivery `order`: in, shuffled or reversed")
 	seed := fs.Uint64("seed", 0, "the seed of -order shuffled (default: a new one, printed)")
+	bus := busFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: STRIPE_WEBHOOK_SECRET=whsec_… stripewebhook send -url URL [flags] TYPE|FILE\n"+
-			"       STRIPE_WEBHOOK_SECRET=whsec_… stripewebhook send -url URL -flow subscription [-order shuffled|reversed] [-seed N]\n\n"+
+			"       STRIPE_WEBHOOK_SECRET=whsec_… stripewebhook send -url URL -flow subscription [-order shuffled|reversed] [-seed N]\n"+
+			"       stripewebhook send -envelope eventbridge -sqs QUEUE_URL [flags] TYPE|FILE|-flow NAME   (EventBridge through SQS)\n"+
+			"       STRIPE_EVENTGRID_SECRET=… stripewebhook send -envelope eventgrid -url URL [flags] TYPE|FILE|-flow NAME\n\n"+
 			"TYPE is a fixture: %s.\nFILE is a JSON event of your own.\n\nFlags:\n", strings.Join(fixture.Names(), ", "))
 		fs.PrintDefaults()
 	}
@@ -57,15 +60,21 @@ func send(ctx context.Context, args []string, getenv func(string) string, stdout
 	case *flow != "" && (*id != "" || len(sets) > 0):
 		return usageErr(fs, stderr, "-id and -set apply to one event, not to a flow")
 	}
-	if u, err := url.Parse(*endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err := bus.check(*endpoint); err != nil {
+		return usageErr(fs, stderr, "%v", err)
+	}
+	if u, err := url.Parse(*endpoint); bus.sqs == "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return usageErr(fs, stderr, "-url must be an http(s) URL, such as http://localhost:4242/webhook")
 	}
-	secret, err := endpointSecret(*secretFlag, *secretFile, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	if err := checkSecret(secret); err != nil {
-		return usageErr(fs, stderr, "%v", err)
+	var secret string
+	if bus.envelope == "" { // an envelope is not signed
+		var err error
+		if secret, err = endpointSecret(*secretFlag, *secretFile, getenv, stderr); err != nil {
+			return err
+		}
+		if err := checkSecret(secret); err != nil {
+			return usageErr(fs, stderr, "%v", err)
+		}
 	}
 	if *times < 1 {
 		return usageErr(fs, stderr, "-times must be at least 1")
@@ -103,7 +112,15 @@ func send(ctx context.Context, args []string, getenv func(string) string, stdout
 		}
 		events = []namedEvent{{fs.Arg(0), payload}}
 	}
-	d := newDeliverer(*endpoint, secret)
+	if events, err = bus.wrap(events, now); err != nil {
+		return err
+	}
+	var d sender = newDeliverer(*endpoint, secret, bus.bearer(getenv))
+	if bus.sqs != "" {
+		if d, err = newSQSSender(ctx, bus.sqs); err != nil {
+			return err
+		}
+	}
 	failed, sent := 0, 0
 	for _, ev := range events {
 		for range *times {
