@@ -137,7 +137,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	failures := 0
 	for ctx.Err() == nil {
 		// Receive only for free slots, so that nothing waits unextended.
-		slots <- struct{}{}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
 		free := 1
 		for free < min(c.concurrent, 10) {
 			select {
