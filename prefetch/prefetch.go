@@ -136,9 +136,10 @@ func (b *Buffer[M]) Want() int {
 		return 0
 	}
 	n := min(max(2*b.taken, b.waiters, 1), b.max-len(b.items))
-	if n > 0 {
-		b.taken = 0
+	if n <= 0 {
+		return 0
 	}
+	b.taken = 0
 	return n
 }
 
