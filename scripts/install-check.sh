@@ -84,7 +84,7 @@ done <"$tmp/modules"
 
 # Production binaries link no test helper: the command as installed, and the
 # example server (from the tree: examples is never published).
-testhelpers() { go list -deps "$@" | grep -x -e testing -e '.*/webhooktest' -e '.*/dedupstoretest' -e '.*/queuetest' -e '.*/queueurltest' || true; }
+testhelpers() { go list -deps "$@" | grep -x -e testing -e '.*/webhooktest' -e '.*/dedupstoretest' -e '.*/queuetest' -e '.*/queueurltest' -e '.*/sqswebhooktest' || true; }
 bad=$(testhelpers "$cmd")
 [ -z "$bad" ] || { echo "install-check: $cmd links" $bad; exit 1; }
 bad=$(cd "$root" && env -u GOWORK -u GOFLAGS -u GOPROXY -u GONOSUMDB bash -c "$(declare -f testhelpers); testhelpers ./examples/basic")

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,34 +18,16 @@ import (
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/fixture"
 	"github.com/stripewebhook/stripewebhook/sqswebhook"
+	"github.com/stripewebhook/stripewebhook/sqswebhook/sqswebhooktest"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
-// client is an SQS client of the server at STRIPEWEBHOOK_SQS_URL (fauxqs,
-// which scripts/test.sh starts), with fixed credentials.
 func client(t testing.TB) *sqs.Client {
-	url := os.Getenv("STRIPEWEBHOOK_SQS_URL")
-	if url == "" {
-		t.Skip("set STRIPEWEBHOOK_SQS_URL (an SQS-compatible server: scripts/test.sh starts fauxqs) to run the SQS tests")
-	}
-	return sqs.New(sqs.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(url),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
-		}),
-	})
+	c, _ := sqswebhooktest.Client(t)
+	return c
 }
 
-// queue creates a queue of the test's own, deleted at the end.
-func queue(t *testing.T, c *sqs.Client) string {
-	name := fmt.Sprintf("sqswebhook-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano()%1e9)
-	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
-	return aws.ToString(out.QueueUrl)
-}
+func queue(t *testing.T, c *sqs.Client) string { return sqswebhooktest.Queue(t, c) }
 
 func send(t *testing.T, c *sqs.Client, url string, body []byte) {
 	if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(body))}); err != nil {
@@ -246,7 +227,7 @@ func TestMain(m *testing.M) {
 			fmt.Println("started", id)
 			select {}
 		}
-		cons, err := sqswebhook.New(handler(nil, a), client(nil), url, sqswebhook.WithVisibilityTimeout(2*time.Second))
+		cons, err := sqswebhook.New(handler(nil, a), sqswebhooktest.NewClient(os.Getenv(sqswebhooktest.EnvURL)), url, sqswebhook.WithVisibilityTimeout(2*time.Second))
 		if err != nil {
 			panic(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/stripewebhook/stripewebhook"
 	"github.com/stripewebhook/stripewebhook/eventgridwebhook"
 	"github.com/stripewebhook/stripewebhook/fixture"
+	"github.com/stripewebhook/stripewebhook/sqswebhook/sqswebhooktest"
 )
 
 const gridSecret = "send-test-eventgrid-shared-secret"
@@ -87,20 +87,9 @@ func TestSendEventBridgeEnvelope(t *testing.T) {
 
 // -sqs puts the envelope on the queue, as the rule would.
 func TestSendToSQS(t *testing.T) {
-	endpoint := os.Getenv("STRIPEWEBHOOK_SQS_URL")
-	if endpoint == "" {
-		t.Skip("set STRIPEWEBHOOK_SQS_URL (an SQS-compatible server: scripts/test.sh starts fauxqs) to run the -sqs test")
-	}
-	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
-		})})
+	client, endpoint := sqswebhooktest.Client(t)
 	ctx := context.Background()
-	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("cmd-send-%d", time.Now().UnixNano()%1e9))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl})
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(sqswebhooktest.Queue(t, client))}
 	env := []string{"AWS_ENDPOINT_URL_SQS=" + endpoint, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test"}
 	code, out, errOut := runBinary(t, env, "send", "-envelope", "eventbridge", "-sqs", aws.ToString(q.QueueUrl), "-flow", "subscription")
 	if code != 0 || strings.Count(out, "sent to SQS") != 10 {

@@ -12,6 +12,7 @@ require (
 	github.com/stripe/stripe-go/v82 v82.5.1
 	github.com/stripewebhook/stripewebhook v0.1.0
 	github.com/stripewebhook/stripewebhook/queueurl v0.1.0
+	github.com/stripewebhook/stripewebhook/sqswebhook v0.1.0
 )
 
 require (

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/stripewebhook/stripewebhook/fixture"
+	"github.com/stripewebhook/stripewebhook/sqswebhook/sqswebhooktest"
 	"github.com/stripewebhook/stripewebhook/webhooktest"
 )
 
@@ -21,25 +20,14 @@ import (
 // an SQS queue) and of an Event Grid subscription to the same dispatcher
 // and store as the webhook: an event that arrives every way prints once.
 func TestCloudWaysIn(t *testing.T) {
-	endpoint := os.Getenv("STRIPEWEBHOOK_SQS_URL")
-	if endpoint == "" {
-		t.Skip("set STRIPEWEBHOOK_SQS_URL (an SQS-compatible server: scripts/test.sh starts fauxqs) to run the -sqs test")
-	}
+	client, endpoint := sqswebhooktest.Client(t)
 	// The SDK's usual environment, as a deployment would set it.
 	t.Setenv("AWS_ENDPOINT_URL_SQS", endpoint)
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
-		})})
 	ctx := context.Background()
-	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("example-basic-%d", time.Now().UnixNano()%1e9))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl}) })
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(sqswebhooktest.Queue(t, client))}
 
 	if err := run(ctx, []string{"-sqs", aws.ToString(q.QueueUrl)}, secretEnv, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-destinations") {
 		t.Fatalf("-sqs without -destinations: %v", err)
