@@ -2,6 +2,7 @@ package amqpqueue
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,7 @@ func (q *Queue) consuming(ctx context.Context) (*consumer, error) {
 	if err := get.Qos(prefetchCount, 0, false); err != nil {
 		return nil, err
 	}
-	tag := "stripewebhook-" + time.Now().UTC().Format("20060102T150405") + "-" + itoa(consumerSeq.Add(1))
+	tag := "stripewebhook-" + time.Now().UTC().Format("20060102T150405") + "-" + strconv.FormatUint(consumerSeq.Add(1), 10)
 	deliveries, err := get.Consume(q.name, tag, false, false, false, false, nil)
 	if err != nil {
 		return nil, err
@@ -119,17 +120,4 @@ func (c *consumer) handBack(ctx context.Context, back []amqp.Delivery) {
 			c.q.deliver(c.ch, msg).Return(ctx)
 		}
 	})
-}
-
-func itoa(n uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }

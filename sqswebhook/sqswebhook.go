@@ -209,12 +209,12 @@ func (c *Consumer) run(ctx context.Context, m types.Message) {
 	switch {
 	case ctx.Err() != nil: // cut off by the drain timeout: visible again at once
 		level = slog.LevelInfo
-		c.visible(bg, m, 0)
+		_ = c.visible(bg, m, 0) // failed: back after its visibility timeout
 	case errors.Is(err, stripewebhook.ErrInProgress) || errors.As(err, &lockErr):
 		// Running elsewhere (a copy from the webhook, another consumer):
 		// soon done, so back soon, not after a whole timeout.
 		level = slog.LevelDebug
-		c.visible(bg, m, inProgressDelay)
+		_ = c.visible(bg, m, inProgressDelay)
 	}
 	c.logger.LogAttrs(bg, level, "sqswebhook: a message did not run; it comes back after its visibility timeout, and the queue's redrive policy dead-letters it if it keeps failing",
 		slog.String("message_id", aws.ToString(m.MessageId)), slog.String("receive_count", m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]), slog.Any("error", err))
@@ -225,8 +225,9 @@ func (c *Consumer) run(ctx context.Context, m types.Message) {
 const inProgressDelay = 2 * time.Second
 
 // visible makes m visible again after d.
-func (c *Consumer) visible(ctx context.Context, m types.Message, d time.Duration) {
-	c.api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: int32(d / time.Second)})
+func (c *Consumer) visible(ctx context.Context, m types.Message, d time.Duration) error {
+	_, err := c.api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: int32(d / time.Second)})
+	return err
 }
 
 // deliver parses m and runs its event.
@@ -248,10 +249,7 @@ func (c *Consumer) extend(ctx context.Context, m types.Message) {
 			return
 		case <-t.C:
 		}
-		_, err := c.api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-			QueueUrl: aws.String(c.url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: int32(c.visibility / time.Second),
-		})
-		if err != nil && !errors.Is(err, context.Canceled) {
+		if err := c.visible(ctx, m, c.visibility); err != nil && !errors.Is(err, context.Canceled) {
 			c.logger.LogAttrs(ctx, slog.LevelWarn, "sqswebhook: extending a message's visibility failed; another consumer may receive it, and the dedup store keeps it from running twice",
 				slog.String("message_id", aws.ToString(m.MessageId)), slog.Any("error", err))
 		}

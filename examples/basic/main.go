@@ -263,20 +263,14 @@ func urlFlagOrEnv(flagName, value, env string, getenv func(string) string, stder
 // addresses, and CIDRs, comma-separated.
 func sourceFilter(allow, proxies string) (*stripewebhook.SourceFilter, error) {
 	var allowed []string
-	for _, s := range strings.Split(allow, ",") {
-		if s = strings.TrimSpace(s); s == "stripe" {
+	for _, s := range list(allow) {
+		if s == "stripe" {
 			allowed = append(allowed, stripewebhook.StripeWebhookIPs...)
-		} else if s != "" {
+		} else {
 			allowed = append(allowed, s)
 		}
 	}
-	var trusted []string
-	for _, s := range strings.Split(proxies, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			trusted = append(trusted, s)
-		}
-	}
-	f, err := stripewebhook.NewSourceFilter(allowed, trusted)
+	f, err := stripewebhook.NewSourceFilter(allowed, list(proxies))
 	if err != nil {
 		return nil, fmt.Errorf("-allow-ips, -trusted-proxies: %w", err)
 	}
