@@ -77,6 +77,10 @@ func (s *schedule) receive() {
 		case <-s.ctx.Done():
 			return
 		}
+		if s.ctx.Err() != nil { // select picks either ready case at random
+			<-s.hand
+			return
+		}
 		d, err := s.w.q.Receive(s.ctx)
 		if err != nil {
 			<-s.hand
@@ -96,6 +100,10 @@ func (s *schedule) receive() {
 		j := s.admit(d)
 		if j == nil {
 			continue
+		}
+		if s.ctx.Err() != nil { // received as the Worker stops: handed back, not run
+			s.park(j)
+			return
 		}
 		select {
 		case s.slots <- struct{}{}:
