@@ -88,6 +88,7 @@ type Queue[TTx any] struct {
 	deliveries chan *delivery
 	delays     sync.Map // job id → the delay the worker asked for its retry
 
+	demand   demand                     // River fetches only while a Receive waits here
 	inserts  *groupcommit.Batcher[Args] // concurrent Enqueues share a transaction
 	closed   atomic.Bool
 	stopping chan struct{} // closed by Close: the jobs handed off go back
@@ -168,7 +169,7 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 	if err := river.AddWorkerSafely(workers, &bridge{handOff: q.handOff}); err != nil {
 		return nil, fmt.Errorf("rivqueue: %w", err)
 	}
-	client, err := river.NewClient(driver, &river.Config{
+	client, err := river.NewClient[TTx](gatedDriver[TTx]{driver, &q.demand}, &river.Config{
 		Queues:      map[string]river.QueueConfig{c.queue: {MaxWorkers: c.workers}},
 		Workers:     workers,
 		MaxAttempts: maxAttempts,
@@ -176,6 +177,10 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 		// which bounds a process to its fetchers' worth of jobs per
 		// cooldown whatever the callbacks cost.
 		FetchCooldown: fetchCooldown,
+		// A job handed back, returned, or retried after a short delay is
+		// found by a poll: River's 1 s would be the hand-off's latency.
+		// A process that takes nothing does not query (demand).
+		FetchPollInterval: fetchPoll,
 		// The rescuer makes a running job retryable (its process died)
 		// once the visibility timeout has passed since attempted_at, which
 		// Extend moves on; it ignores jobs without a timeout. The timeout
@@ -198,8 +203,12 @@ func newQueue[TTx any](driver riverdriver.Driver[TTx], migrate func(context.Cont
 	return q, nil
 }
 
-// fetchCooldown is the shortest wait between two fetches of River's.
-const fetchCooldown = 5 * time.Millisecond
+// fetchCooldown is the shortest wait between two fetches of River's, and
+// fetchPoll the longest while a Receive waits.
+const (
+	fetchCooldown = 5 * time.Millisecond
+	fetchPoll     = 250 * time.Millisecond
+)
 
 // VisibilityTimeout is how long a job may stay running, unextended, before
 // River's rescuer takes it as lost (plus the rescuer's interval).
@@ -301,6 +310,7 @@ func (q *Queue[TTx]) Receive(ctx context.Context) (stripewebhook.Delivery, error
 	if q.startErr != nil {
 		return nil, fmt.Errorf("rivqueue: starting River: %w", q.startErr)
 	}
+	defer q.demand.wait()()
 	select {
 	case d := <-q.deliveries:
 		return d, nil
@@ -335,8 +345,10 @@ type bridge struct {
 }
 
 // handOff is how long a fetched job waits for a Receive before it goes
-// back to the queue (snoozed, no attempt spent), so that River does not
-// hold jobs that no Worker in this process takes (all busy, or stopped).
+// back to the queue (snoozed for no time, no attempt spent), so that River
+// does not hold jobs that no Worker in this process takes (all busy, or
+// stopped); by then this process has stopped fetching (demand), and the job
+// is the next waiting process's.
 const handOff = 250 * time.Millisecond
 
 func (b *bridge) Work(ctx context.Context, job *river.Job[Args]) error {
@@ -352,9 +364,9 @@ func (q *Queue[TTx]) handOff(ctx context.Context, d *delivery) error {
 	select {
 	case q.deliveries <- d:
 	case <-t.C:
-		return river.JobSnooze(time.Second)
-	case <-ctx.Done():
 		return river.JobSnooze(0) // not taken: back to the queue, no attempt spent
+	case <-ctx.Done():
+		return river.JobSnooze(0)
 	}
 	// Work's deadline (the job timeout, from the fetch) is not the end of
 	// a job the Worker extends: only River stopping is.

@@ -71,7 +71,6 @@ func TestConformance(t *testing.T) {
 		Open:       func(t *testing.T, ns string) stripewebhook.Queue { return open(t, d, ns) },
 		AckWait:    time.Second,
 		Redelivery: 45 * time.Second, // a dead process: River's rescuer runs every 30 s, on the elected leader
-		Handback:   45 * time.Second, // idle clients fetch it ahead and snooze it between them; seen past 15 s under -race (SQLite)
 		Backend:    u.Host,
 		OpenVia: func(t *testing.T, ns, addr string) stripewebhook.Queue {
 			v := *u
@@ -136,7 +135,6 @@ func TestConformanceSQLite(t *testing.T) {
 		},
 		AckWait:    time.Second,
 		Redelivery: 45 * time.Second,
-		Handback:   45 * time.Second,
 	})
 }
 
