@@ -145,22 +145,38 @@ func (s *scanner) errAt(msg string) error {
 
 func (s *scanner) ws() {
 	b, i := s.b, s.i
-	for i < len(b) {
-		switch b[i] {
-		case ' ':
-			// Pretty-printed JSON indents with runs of spaces.
-			i++
-			for i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:]) == 0x2020202020202020 {
-				i += 8
+	// Pretty-printed JSON (Stripe's) puts a newline and an indentation
+	// between tokens: eight bytes at a time up to the first that is not
+	// white space.
+	for i < len(b) && b[i] <= ' ' {
+		if i+8 <= len(b) {
+			if m := tokenMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
 			}
-		case '\n', '\t', '\r':
-			i++
-		default:
-			s.i = i
-			return
+			i += 8
+			continue
 		}
+		switch b[i] {
+		case ' ', '\n', '\t', '\r':
+			i++
+			continue
+		}
+		break
 	}
 	s.i = i
+}
+
+// tokenMask sets the high bit of each byte of w (little-endian) that is not
+// JSON white space (' ', '\n', '\t', '\r'), and no other bit; like
+// specialMask, each byte on its own.
+func tokenMask(w uint64) uint64 {
+	const lo7 = 0x7f7f7f7f7f7f7f7f
+	const ones = 0x0101010101010101
+	const high = 0x8080808080808080
+	zero := func(x uint64) uint64 { return ^(((x & lo7) + lo7) | x) & high }
+	space := zero(w^(ones*' ')) | zero(w^(ones*'\n')) | zero(w^(ones*'\t')) | zero(w^(ones*'\r'))
+	return ^space & high
 }
 
 // str scans a string starting at the opening quote and returns its raw

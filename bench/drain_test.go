@@ -25,7 +25,7 @@ import (
 )
 
 // drainEvents is how many events each drain takes from a full queue.
-const drainEvents = 5000
+const drainEvents = 20000
 
 // A native drains n messages that fill put on the engine's queue named
 // ns, with the engine's own client and consumer loop, and returns the
@@ -34,7 +34,7 @@ type native func(b *testing.B, url, ns string, payload []byte, n int) time.Durat
 
 var natives = map[string]native{"jetstream": jetStreamLoop, "river": riverLoop, "rabbitmq": rabbitMQLoop}
 
-// BenchmarkQueueDrain: a queue holding 5 000 events, drained by a Worker
+// BenchmarkQueueDrain: a queue holding 20 000 events, drained by a Worker
 // with no-op callbacks (the default concurrency, and 16), against the
 // engine's own consumer loop draining as many of the same messages in the
 // same run (JetStream: a durable pull consumer's Consume with an ack per

@@ -13,8 +13,12 @@ import (
 )
 
 // prefetchMax bounds how many messages the Queue fetches ahead of the
-// Receives (see package prefetch for how many it asks for).
-const prefetchMax = 128
+// Receives (see package prefetch for how many it asks for: twice what was
+// taken since the last fetch, so that a Worker that takes slowly holds
+// few). A drain of 20 000 messages by Receive and Ack alone reached
+// 0.54-0.64 of the engine's own consumer loop with 128, each pull
+// request's round trip showing, and 0.74-0.90 with 512.
+const prefetchMax = 512
 
 // fetchWait is how long one pull request waits for messages on an empty
 // stream before the next (messages that arrive meanwhile come at once).
