@@ -40,12 +40,15 @@ var natives = map[string]native{"jetstream": jetStreamLoop, "river": riverLoop, 
 // same run (JetStream: a durable pull consumer's Consume with an ack per
 // message; RabbitMQ: basic.consume with a prefetch and an ack per message;
 // River: a River client working the jobs with a no-op worker, with
-// rivqueue's fetchers and fetch cooldown), and the ratio:
+// rivqueue's fetchers and fetch cooldown), and the ratio, printed for each
+// run and reported as a metric, so that benchstat gives the medians over
+// several:
 //
 //	STRIPEWEBHOOK_NATS_URL=nats://127.0.0.1:4222 \
 //	STRIPEWEBHOOK_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
 //	STRIPEWEBHOOK_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ \
-//	go test -run '^$' -bench QueueDrain -benchtime 1x ./bench/
+//	go test -run '^$' -bench QueueDrain -benchtime 1x -count 6 ./bench/ | tee drain.txt
+//	benchstat drain.txt
 func BenchmarkQueueDrain(b *testing.B) {
 	payload := webhooktest.Fixture(b, "payment_intent.succeeded")
 	run := time.Now().UnixNano() % 1e9
@@ -57,12 +60,14 @@ func BenchmarkQueueDrain(b *testing.B) {
 			}
 			own := natives[e.name](b, url, fmt.Sprintf("QDN%d", run), payload, drainEvents)
 			ownRate := drainEvents / own.Seconds()
+			b.ReportMetric(ownRate, "events/s(own-loop)")
 			for _, workers := range []int{stripewebhook.DefaultConcurrency, 16} {
 				ns := fmt.Sprintf("QD%d_%d", run, workers)
 				took := drainWorker(b, e.open(b, url, ns), ns, payload, drainEvents, workers)
 				rate := drainEvents / took.Seconds()
 				b.ReportMetric(rate, fmt.Sprintf("events/s(workers=%d)", workers))
-				fmt.Printf("ratio drain %-9s %d events: Worker (concurrency %2d) %6.0f/s, the engine's own loop %6.0f/s: %.2f\n",
+				b.ReportMetric(rate/ownRate, fmt.Sprintf("ratio(workers=%d)", workers))
+				b.Logf("ratio drain %-9s %d events: Worker (concurrency %2d) %6.0f/s, the engine's own loop %6.0f/s: %.2f",
 					e.name, drainEvents, workers, rate, ownRate, rate/ownRate)
 			}
 		})
