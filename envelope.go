@@ -143,16 +143,24 @@ func (s *scanner) errAt(msg string) error {
 	return &syntaxError{msg, s.i}
 }
 
-func (s *scanner) ws() {
-	b, i := s.b, s.i
-	// Pretty-printed JSON (Stripe's) puts a newline and an indentation
-	// between tokens: eight bytes at a time up to the first that is not
-	// white space.
+func (s *scanner) ws() { s.i = skipWS(s.b, s.i) }
+
+// skipWS returns the index of the first byte of b from i on that is not
+// JSON white space.
+func skipWS(b []byte, i int) int {
+	if i < len(b) && b[i] > ' ' {
+		return i
+	}
+	return skipSpaces(b, i)
+}
+
+// skipSpaces is skipWS past its first byte. Pretty-printed JSON (Stripe's)
+// puts a newline and an indentation between tokens: eight bytes at a time.
+func skipSpaces(b []byte, i int) int {
 	for i < len(b) && b[i] <= ' ' {
 		if i+8 <= len(b) {
 			if m := tokenMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
+				return i + bits.TrailingZeros64(m)>>3
 			}
 			i += 8
 			continue
@@ -164,7 +172,7 @@ func (s *scanner) ws() {
 		}
 		break
 	}
-	s.i = i
+	return i
 }
 
 // tokenMask sets the high bit of each byte of w (little-endian) that is not
@@ -174,17 +182,29 @@ func tokenMask(w uint64) uint64 {
 	const lo7 = 0x7f7f7f7f7f7f7f7f
 	const ones = 0x0101010101010101
 	const high = 0x8080808080808080
-	zero := func(x uint64) uint64 { return ^(((x & lo7) + lo7) | x) & high }
-	space := zero(w^(ones*' ')) | zero(w^(ones*'\n')) | zero(w^(ones*'\t')) | zero(w^(ones*'\r'))
-	return ^space & high
+	// A byte of x is zero exactly when ((x&lo7)+lo7)|x has its high bit
+	// clear: a byte is white space when one of the four is zero.
+	sp, nl, tab, cr := w^(ones*' '), w^(ones*'\n'), w^(ones*'\t'), w^(ones*'\r')
+	return (((sp & lo7) + lo7) | sp) & (((nl & lo7) + lo7) | nl) & (((tab & lo7) + lo7) | tab) & (((cr & lo7) + lo7) | cr) & high
 }
 
 // str scans a string starting at the opening quote and returns its raw
 // contents (between the quotes) and whether they need unescaping.
 func (s *scanner) str() (raw []byte, plain bool, err error) {
-	start := s.i + 1
-	i := start
-	b := s.b
+	end, plain, msg := scanString(s.b, s.i)
+	if msg != "" {
+		s.i = end
+		return nil, false, s.errAt(msg)
+	}
+	raw, s.i = s.b[s.i+1:end-1], end
+	return raw, plain, nil
+}
+
+// scanString scans the string whose opening quote is at b[i] and returns
+// the index after its closing quote and whether its contents need
+// unescaping, or, when msg is not "", where and why it is invalid.
+func scanString(b []byte, i int) (end int, plain bool, msg string) {
+	i++
 	plain = true
 	for {
 		// Fast path: eight bytes at a time up to the first '"', '\\', control
@@ -197,43 +217,36 @@ func (s *scanner) str() (raw []byte, plain bool, err error) {
 			i += 8
 		}
 		if i >= len(b) {
-			s.i = i
-			return nil, false, s.errAt("unterminated string")
+			return i, false, "unterminated string"
 		}
 		c := b[i]
 		switch {
 		case c == '"':
-			s.i = i + 1
-			return b[start:i], plain, nil
+			return i + 1, plain, ""
 		case c == '\\':
 			plain = false
 			i++
 			if i >= len(b) {
-				s.i = i
-				return nil, false, s.errAt("unterminated string")
+				return i, false, "unterminated string"
 			}
 			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i++
 			case 'u':
 				if i+5 > len(b) {
-					s.i = len(b)
-					return nil, false, s.errAt("unterminated string")
+					return len(b), false, "unterminated string"
 				}
 				for k := 1; k <= 4; k++ {
 					if _, ok := fromHex(b[i+k]); !ok {
-						s.i = i + k
-						return nil, false, s.errAt("invalid \\u escape")
+						return i + k, false, "invalid \\u escape"
 					}
 				}
 				i += 5
 			default:
-				s.i = i
-				return nil, false, s.errAt("invalid escape")
+				return i, false, "invalid escape"
 			}
 		case c < 0x20:
-			s.i = i
-			return nil, false, s.errAt("control character in string")
+			return i, false, "control character in string"
 		case c >= utf8.RuneSelf:
 			// encoding/json replaces invalid UTF-8 with U+FFFD, so the
 			// value differs from the bytes: decode it the slow way.
@@ -280,10 +293,9 @@ func stringValue(raw []byte, plain bool) string {
 	return v
 }
 
-// number scans a JSON number and returns its text.
-func (s *scanner) number() ([]byte, error) {
-	b, start := s.b, s.i
-	i := s.i
+// scanNumber scans the number that starts at b[i] and returns the index
+// after it, or, when msg is not "", where it is invalid.
+func scanNumber(b []byte, i int) (end int, msg string) {
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
@@ -295,14 +307,12 @@ func (s *scanner) number() ([]byte, error) {
 			i++
 		}
 	default:
-		s.i = i
-		return nil, s.errAt("invalid number")
+		return i, "invalid number"
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			s.i = i
-			return nil, s.errAt("invalid number")
+			return i, "invalid number"
 		}
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 			i++
@@ -314,124 +324,148 @@ func (s *scanner) number() ([]byte, error) {
 			i++
 		}
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			s.i = i
-			return nil, s.errAt("invalid number")
+			return i, "invalid number"
 		}
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 			i++
 		}
 	}
-	s.i = i
-	return b[start:i], nil
+	return i, ""
 }
 
 func (s *scanner) literal(lit string) error {
-	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+	if !hasLiteral(s.b, s.i, lit) {
 		return s.errAt("invalid literal")
 	}
 	s.i += len(lit)
 	return nil
 }
 
+// hasLiteral reports whether b holds lit at i.
+func hasLiteral(b []byte, i int, lit string) bool {
+	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
+}
+
 // value validates one JSON value of any kind, nested to depth levels
-// already, and returns its bytes.
+// already, and returns its bytes. It keeps its position in a local, not
+// in s, until it returns: most of a parse is this loop (data.object), and
+// so is a third of what a Worker does for a queued event.
 func (s *scanner) value(depth int) ([]byte, error) {
-	start := s.i
+	b, i := s.b, s.i
+	start := i
 	// stack holds one bit per open container: 1 for an object.
 	var stack [maxDepth/64 + 1]uint64
 	top := 0 // containers open inside this value
-	inObject := func() bool { return stack[(top-1)/64]>>((top-1)%64)&1 == 1 }
+	var msg string
 	for {
 		// A value.
-		s.ws()
-		if s.i >= len(s.b) {
-			return nil, s.errAt("unexpected end of input")
+		i = skipWS(b, i)
+		if i >= len(b) {
+			msg = "unexpected end of input"
+			goto fail
 		}
-		switch c := s.b[s.i]; {
+		switch c := b[i]; {
 		case c == '{' || c == '[':
 			if depth+top+1 > maxDepth {
-				return nil, s.errAt("exceeded max depth")
+				msg = "exceeded max depth"
+				goto fail
 			}
-			s.i++
+			i++
 			top++
-			w, bit := (top-1)/64, uint((top-1)%64)
-			if c == '{' {
+			if w, bit := (top-1)/64, uint((top-1)%64); c == '{' {
 				stack[w] |= 1 << bit
 			} else {
 				stack[w] &^= 1 << bit
 			}
-			s.ws()
-			if s.i < len(s.b) && ((c == '{' && s.b[s.i] == '}') || (c == '[' && s.b[s.i] == ']')) {
-				s.i++
+			i = skipWS(b, i)
+			if i < len(b) && ((c == '{' && b[i] == '}') || (c == '[' && b[i] == ']')) {
+				i++
 				top--
 				break
 			}
 			if c == '{' {
-				if err := s.key(); err != nil {
-					return nil, err
+				if i, msg = scanKey(b, i); msg != "" {
+					goto fail
 				}
 			}
 			continue
 		case c == '"':
-			if _, _, err := s.str(); err != nil {
-				return nil, err
+			if i, _, msg = scanString(b, i); msg != "" {
+				goto fail
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
-			if _, err := s.number(); err != nil {
-				return nil, err
+			if i, msg = scanNumber(b, i); msg != "" {
+				goto fail
 			}
-		case c == 't':
-			if err := s.literal("true"); err != nil {
-				return nil, err
+		case c == 't' || c == 'f' || c == 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
 			}
-		case c == 'f':
-			if err := s.literal("false"); err != nil {
-				return nil, err
+			if !hasLiteral(b, i, lit) {
+				msg = "invalid literal"
+				goto fail
 			}
-		case c == 'n':
-			if err := s.literal("null"); err != nil {
-				return nil, err
-			}
+			i += len(lit)
 		default:
-			return nil, s.errAt("invalid character")
+			msg = "invalid character"
+			goto fail
 		}
 		// After a value: close containers or move to the next element.
 		for {
 			if top == 0 {
-				return s.b[start:s.i], nil
+				s.i = i
+				return b[start:i], nil
 			}
-			s.ws()
-			if s.i >= len(s.b) {
-				return nil, s.errAt("unexpected end of input")
+			i = skipWS(b, i)
+			if i >= len(b) {
+				msg = "unexpected end of input"
+				goto fail
 			}
-			c := s.b[s.i]
-			obj := inObject()
+			c := b[i]
+			obj := stack[(top-1)/64]>>((top-1)%64)&1 == 1
 			if c == ',' {
-				s.i++
+				i++
 				if obj {
-					s.ws()
-					if err := s.key(); err != nil {
-						return nil, err
+					if i, msg = scanKey(b, skipWS(b, i)); msg != "" {
+						goto fail
 					}
 				}
 				break
 			}
 			if (obj && c == '}') || (!obj && c == ']') {
-				s.i++
+				i++
 				top--
 				continue
 			}
-			return nil, s.errAt("invalid character after value")
+			msg = "invalid character after value"
+			goto fail
 		}
 	}
+fail:
+	s.i = i
+	return nil, s.errAt(msg)
 }
 
-// key scans `"name" :` and returns the raw name.
-func (s *scanner) key() error {
-	_, _, err := s.keyName()
-	return err
+// scanKey scans `"name" :` from b[i] and returns the index after the ':',
+// or, when msg is not "", where and why it is invalid.
+func scanKey(b []byte, i int) (end int, msg string) {
+	if i >= len(b) || b[i] != '"' {
+		return i, "expected object key"
+	}
+	if i, _, msg = scanString(b, i); msg != "" {
+		return i, msg
+	}
+	i = skipWS(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return i, "expected ':' after object key"
+	}
+	return i + 1, ""
 }
 
+// keyName scans `"name" :` and returns the raw name.
 func (s *scanner) keyName() ([]byte, bool, error) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		return nil, false, s.errAt("expected object key")
