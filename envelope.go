@@ -384,7 +384,7 @@ func (s *scanner) value(depth int) ([]byte, error) {
 				break
 			}
 			if c == '{' {
-				if i, msg = scanKey(b, i); msg != "" {
+				if i, _, _, msg = scanKey(b, i); msg != "" {
 					goto fail
 				}
 			}
@@ -429,7 +429,7 @@ func (s *scanner) value(depth int) ([]byte, error) {
 			if c == ',' {
 				i++
 				if obj {
-					if i, msg = scanKey(b, skipWS(b, i)); msg != "" {
+					if i, _, _, msg = scanKey(b, skipWS(b, i)); msg != "" {
 						goto fail
 					}
 				}
@@ -449,37 +449,33 @@ fail:
 	return nil, s.errAt(msg)
 }
 
-// scanKey scans `"name" :` from b[i] and returns the index after the ':',
-// or, when msg is not "", where and why it is invalid.
-func scanKey(b []byte, i int) (end int, msg string) {
+// scanKey scans `"name" :` from b[i] and returns the index after the ':'
+// and the name's raw contents with whether they need unescaping, or, when
+// msg is not "", where and why it is invalid.
+func scanKey(b []byte, i int) (end int, name []byte, plain bool, msg string) {
 	if i >= len(b) || b[i] != '"' {
-		return i, "expected object key"
+		return i, nil, false, "expected object key"
 	}
-	if i, _, msg = scanString(b, i); msg != "" {
-		return i, msg
+	start := i
+	if i, plain, msg = scanString(b, i); msg != "" {
+		return i, nil, false, msg
 	}
+	name = b[start+1 : i-1]
 	i = skipWS(b, i)
 	if i >= len(b) || b[i] != ':' {
-		return i, "expected ':' after object key"
+		return i, nil, false, "expected ':' after object key"
 	}
-	return i + 1, ""
+	return i + 1, name, plain, ""
 }
 
 // keyName scans `"name" :` and returns the raw name.
 func (s *scanner) keyName() ([]byte, bool, error) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return nil, false, s.errAt("expected object key")
+	end, name, plain, msg := scanKey(s.b, s.i)
+	s.i = end
+	if msg != "" {
+		return nil, false, s.errAt(msg)
 	}
-	raw, plain, err := s.str()
-	if err != nil {
-		return nil, false, err
-	}
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != ':' {
-		return nil, false, s.errAt("expected ':' after object key")
-	}
-	s.i++
-	return raw, plain, nil
+	return name, plain, nil
 }
 
 // Objects are walked without callbacks (a closure would escape and
