@@ -23,13 +23,14 @@ type demand struct {
 	last    atomic.Int64 // when one last stopped waiting, in Unix nanoseconds
 }
 
-// wait counts a Receive waiting until the returned func is called.
-func (d *demand) wait() (done func()) {
-	d.waiting.Add(1)
-	return func() {
-		d.last.Store(time.Now().UnixNano())
-		d.waiting.Add(-1)
-	}
+// wait counts a Receive waiting, until done. (Two methods rather than a
+// returned func: a closure per Receive would be an allocation per event.)
+func (d *demand) wait() { d.waiting.Add(1) }
+
+// done ends the wait of a Receive.
+func (d *demand) done() {
+	d.last.Store(time.Now().UnixNano())
+	d.waiting.Add(-1)
 }
 
 // wanted reports whether River should fetch for this process now.

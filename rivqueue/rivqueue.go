@@ -310,7 +310,8 @@ func (q *Queue[TTx]) Receive(ctx context.Context) (stripewebhook.Delivery, error
 	if q.startErr != nil {
 		return nil, fmt.Errorf("rivqueue: starting River: %w", q.startErr)
 	}
-	defer q.demand.wait()()
+	q.demand.wait()
+	defer q.demand.done()
 	select {
 	case d := <-q.deliveries:
 		return d, nil
